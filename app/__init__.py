@@ -1,0 +1,1 @@
+"""GrantFlow: approvals for the public data authorized operation regime."""

@@ -1,0 +1,119 @@
+"""GrantFlow settings.
+
+Every setting has a default and an environment variable that overrides it. A bad value
+stops start-up with a message naming the variable.
+
+| variable | default | meaning |
+|---|---|---|
+| GRANTFLOW_DATABASE_URL | sqlite:///<instance>/grantflow.db | SQLAlchemy URL (PostgreSQL: postgresql+psycopg://...) |
+| GRANTFLOW_INSTANCE_PATH | ./instance | folder for the SQLite file, secret key, file store |
+| GRANTFLOW_SECRET_KEY | generated once into <instance>/secret_key | session signing key |
+| GRANTFLOW_DEMO | 0 | 1 seeds demo organisations and users (password `demo`) |
+| GRANTFLOW_SCHEDULER | 0 | 1 starts the timer/calendar scheduler in this process |
+| GRANTFLOW_HOST / GRANTFLOW_PORT | 127.0.0.1 / 5000 | where `flask serve` listens |
+| GRANTFLOW_WORKFLOWS_DIR | ./workflows | BPMN/DMN sources deployed by `flask deploy-workflows` |
+| GRANTFLOW_FORMS_DIR | ./forms | JSON Schema forms |
+| GRANTFLOW_TIMER_POLL_SECONDS | 30 | how often the scheduler polls due timers |
+| GRANTFLOW_TOKEN_TTL_HOURS | 12 | lifetime of API bearer tokens |
+| GRANTFLOW_MAX_CONTENT_LENGTH | 5242880 | largest accepted request body, bytes |
+| GRANTFLOW_LOGIN_MAX_FAILURES | 5 | failed logins in 15 minutes before an account is throttled |
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(RuntimeError):
+    """A setting has a value that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    instance_path: Path
+    secret_key: str
+    demo: bool = False
+    scheduler: bool = False
+    host: str = "127.0.0.1"
+    port: int = 5000
+    workflows_dir: Path = ROOT / "workflows"
+    forms_dir: Path = ROOT / "forms"
+    timer_poll_seconds: int = 30
+    token_ttl_hours: int = 12
+    max_content_length: int = 5 * 1024 * 1024
+    login_max_failures: int = 5
+    testing: bool = False
+
+
+def _bool(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if raw.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be 0 or 1, not {raw!r}")
+
+
+def _int(env: dict[str, str], name: str, default: int, minimum: int = 1) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, not {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def _secret_key(env: dict[str, str], instance_path: Path) -> str:
+    if env.get("GRANTFLOW_SECRET_KEY"):
+        return env["GRANTFLOW_SECRET_KEY"]
+    key_file = instance_path / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    key_file.write_text(key)
+    key_file.chmod(0o600)
+    return key
+
+
+def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Settings:
+    """Read settings from ``env`` (default: the process environment), then apply overrides.
+
+    Raises SettingsError naming the variable whose value is unusable.
+    """
+    env = dict(os.environ if env is None else env)
+    instance_path = Path(env.get("GRANTFLOW_INSTANCE_PATH") or ROOT / "instance").resolve()
+    database_url = env.get("GRANTFLOW_DATABASE_URL") or f"sqlite:///{instance_path / 'grantflow.db'}"
+    if not database_url.startswith(("sqlite", "postgresql")):
+        raise SettingsError(
+            f"GRANTFLOW_DATABASE_URL must be a sqlite:// or postgresql+psycopg:// URL, not {database_url!r}"
+        )
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "instance_path": instance_path,
+        "secret_key": str(overrides.pop("secret_key", "") or _secret_key(env, instance_path)),
+        "demo": _bool(env, "GRANTFLOW_DEMO", False),
+        "scheduler": _bool(env, "GRANTFLOW_SCHEDULER", False),
+        "host": env.get("GRANTFLOW_HOST") or "127.0.0.1",
+        "port": _int(env, "GRANTFLOW_PORT", 5000),
+        "workflows_dir": Path(env.get("GRANTFLOW_WORKFLOWS_DIR") or ROOT / "workflows"),
+        "forms_dir": Path(env.get("GRANTFLOW_FORMS_DIR") or ROOT / "forms"),
+        "timer_poll_seconds": _int(env, "GRANTFLOW_TIMER_POLL_SECONDS", 30),
+        "token_ttl_hours": _int(env, "GRANTFLOW_TOKEN_TTL_HOURS", 12),
+        "max_content_length": _int(env, "GRANTFLOW_MAX_CONTENT_LENGTH", 5 * 1024 * 1024),
+        "login_max_failures": _int(env, "GRANTFLOW_LOGIN_MAX_FAILURES", 5),
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
