@@ -1,12 +1,14 @@
 """SQLAlchemy 2 typed models."""
 
 from app.models.accounts import ApiToken, Organisation, RoleMembership, User
+from app.models.agreements import Agreement
 from app.models.audit import AuditEvent, AuditHead
 from app.models.base import Base, utcnow
 from app.models.catalog import CatalogItem
 from app.models.workflow import HumanTask, ProcessDefinition, ProcessInstance
 
 __all__ = [
+    "Agreement",
     "ApiToken",
     "AuditEvent",
     "AuditHead",

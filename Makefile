@@ -1,0 +1,37 @@
+# GrantFlow. `make run` and `make test` are all a newcomer needs (see README.md).
+SHELL := /bin/bash
+VENV := .venv/bin
+FLASK := $(VENV)/flask --app app
+export GRANTFLOW_HOST ?= 127.0.0.1
+export GRANTFLOW_PORT ?= 5000
+
+.PHONY: run install install-test test lint clean
+
+install:
+	@scripts/setup.sh
+
+install-test:
+	@scripts/setup.sh --test
+
+## run: install, migrate the SQLite database, deploy workflows, seed demo data, serve with the scheduler
+run: install
+	@GRANTFLOW_DEMO=1 $(FLASK) db upgrade
+	@GRANTFLOW_DEMO=1 $(FLASK) deploy-workflows
+	@GRANTFLOW_DEMO=1 $(FLASK) seed-demo
+	@GRANTFLOW_DEMO=1 GRANTFLOW_SCHEDULER=1 $(FLASK) serve
+
+## lint: ruff, the import-layer contracts, and models vs migrations
+lint: install-test
+	$(VENV)/ruff check app config tests migrations scripts
+	$(VENV)/lint-imports
+	@tmp=$$(mktemp -d); GRANTFLOW_INSTANCE_PATH=$$tmp GRANTFLOW_DATABASE_URL=sqlite:///$$tmp/check.db $(FLASK) db upgrade >/dev/null \
+	  && GRANTFLOW_INSTANCE_PATH=$$tmp GRANTFLOW_DATABASE_URL=sqlite:///$$tmp/check.db $(FLASK) db check; rc=$$?; rm -rf $$tmp; exit $$rc
+
+## test: lint, then the whole suite on SQLite and (when it answers) PostgreSQL at 127.0.0.1:5432
+test: lint
+	@pg_url=$$($(VENV)/python scripts/pg_test_url.py); \
+	  if [ -n "$$pg_url" ]; then echo "PostgreSQL run enabled: $$pg_url"; fi; \
+	  GRANTFLOW_TEST_PG_URL=$$pg_url $(VENV)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+clean:
+	rm -rf .venv node_modules instance .pytest_cache .ruff_cache

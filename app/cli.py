@@ -1,0 +1,102 @@
+"""Flask commands: db, deploy-workflows, seed-demo, serve, audit verify."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from alembic import command as alembic_command
+from alembic.config import Config as AlembicConfig
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from app.errors import DefinitionError
+from app.extensions import db
+from app.services import audit, definitions, demo
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def alembic_config(url: str) -> AlembicConfig:
+    cfg = AlembicConfig(str(ROOT / "alembic.ini"))
+    cfg.attributes["url"] = url
+    return cfg
+
+
+db_cli = AppGroup("db", help="Database schema (Alembic).")
+audit_cli = AppGroup("audit", help="The audit chain.")
+
+
+@db_cli.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every migration up to head."""
+    url = current_app.config["DATABASE_URL"]
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    alembic_command.upgrade(alembic_config(url), "head")
+    click.echo("database is at the newest schema")
+
+
+@db_cli.command("check")
+def db_check() -> None:
+    """Fail if the models and the migrations disagree."""
+    alembic_command.check(alembic_config(current_app.config["DATABASE_URL"]))
+
+
+@click.command("deploy-workflows")
+def deploy_workflows() -> None:
+    """Deploy workflows/*.bpmn (with the .dmn beside them); unchanged files make no new version."""
+    folder = current_app.config["GRANTFLOW"].workflows_dir
+    try:
+        results = definitions.deploy_directory(db.session, folder)
+        db.session.commit()
+    except DefinitionError as exc:
+        db.session.rollback()
+        click.echo(f"refused: {exc.message}", err=True)
+        for err in exc.errors:
+            click.echo(f"  {err.element or '(file)'}: {err.message}", err=True)
+        sys.exit(1)
+    for definition, created in results:
+        state = "deployed" if created else "unchanged"
+        click.echo(f"{definition.process_key} v{definition.version}: {state}")
+
+
+@click.command("seed-demo")
+def seed_demo() -> None:
+    """Create the demo organisations, users, catalogue and agreements (idempotent)."""
+    if not current_app.config["GRANTFLOW"].demo:
+        click.echo("demo mode is off (GRANTFLOW_DEMO=1 turns it on); nothing seeded")
+        return
+    created = demo.seed(db.session)
+    db.session.commit()
+    click.echo("demo data: " + ", ".join(f"{k} +{v}" for k, v in created.items()))
+
+
+@click.command("serve")
+def serve() -> None:
+    """Start the server (with the scheduler when GRANTFLOW_SCHEDULER=1) and print the logins."""
+    settings = current_app.config["GRANTFLOW"]
+    url = f"http://{settings.host}:{settings.port}/"
+    click.echo(f"\nGrantFlow is running at {url}")
+    if settings.demo:
+        names = ", ".join(u[0] for u in demo.USERS)
+        click.echo(f"Demo logins (password '{demo.DEMO_PASSWORD}'): {names}\n")
+    current_app.run(host=settings.host, port=settings.port, debug=False, use_reloader=False, threaded=True)
+
+
+@audit_cli.command("verify")
+def audit_verify() -> None:
+    """Check every row of the audit chain; report the first broken one."""
+    report = audit.verify(db.session)
+    if report.ok:
+        click.echo(f"audit chain intact: {report.checked} rows")
+        return
+    click.echo(f"audit chain broken at row {report.broken_seq}: {report.reason} "
+               f"({report.checked} rows verified before it)", err=True)
+    sys.exit(1)
+
+
+def register(app: Flask) -> None:
+    for cmd in (db_cli, audit_cli, deploy_workflows, seed_demo, serve):
+        app.cli.add_command(cmd)

@@ -1,0 +1,1 @@
+"""Use cases. Each takes a session, flushes (never commits) and raises app.errors."""

@@ -1,0 +1,58 @@
+"""The 32 articles of the Nanshan measures (draft 2024-05-20), as steps cite them ("Art. N")."""
+
+from __future__ import annotations
+
+import re
+
+_TITLES: dict[int, tuple[str, str]] = {
+    1: ("目的和依据", "Purpose and basis"),
+    2: ("适用范围与开放分类", "Scope and open classification"),
+    3: ("用语含义", "Definitions"),
+    4: ("基本原则", "Principles"),
+    5: ("统一平台", "Single platform"),
+    6: ("工作专班", "Working task force"),
+    7: ("公共数据主管部门职责", "Duties of the public data authority"),
+    8: ("授权运营单位职责", "Duties of the authorized operator"),
+    9: ("数源部门职责", "Duties of source departments"),
+    10: ("相关部门职责", "Duties of other departments"),
+    11: ("授权运营单位条件", "Operator qualifications"),
+    12: ("授权运营单位选择", "Selecting the operator"),
+    13: ("审查与审定", "Review and approval of the operator"),
+    14: ("运营协议与人员管理", "Operation agreement and staff"),
+    15: ("授权期限与续期", "Term and renewal"),
+    16: ("授权终止", "Termination"),
+    17: ("授权运营工作流程", "Operating procedure"),
+    18: ("合作方入驻及退出", "Partner onboarding and exit"),
+    19: ("数据资源授权申请", "Data authorization requests"),
+    20: ("授权审核与联席会议", "Review and the joint meeting"),
+    21: ("数据产品和服务审核", "Review of data products and services"),
+    22: ("社会数据融合", "Importing social data"),
+    23: ("收费", "Fees"),
+    24: ("收益分配", "Revenue"),
+    25: ("安全责任", "Security responsibility"),
+    26: ("安全管理与监督", "Security management and supervision"),
+    27: ("授权合作方义务", "Obligations of partners"),
+    28: ("监督检查", "Supervision and inspection"),
+    29: ("责任追究", "Accountability"),
+    30: ("容错免责", "Tolerance of honest mistakes"),
+    31: ("解释", "Interpretation"),
+    32: ("施行日期", "Effective date"),
+}
+
+ARTICLES: tuple[str, ...] = tuple(f"Art. {n}" for n in _TITLES)
+
+_ART = re.compile(r"^Art\. (\d{1,2})$")
+
+
+def article_number(article: str) -> int:
+    match = _ART.match(article)
+    if not match or int(match.group(1)) not in _TITLES:
+        raise ValueError(f"unknown article {article!r}")
+    return int(match.group(1))
+
+
+def article_label(article: str, locale: str = "zh") -> str:
+    """"Art. 18" -> "第18条 合作方入驻及退出" (zh) or "Art. 18 Partner onboarding and exit" (en)."""
+    n = article_number(article)
+    zh, en = _TITLES[n]
+    return f"Art. {n} {en}" if locale.startswith("en") else f"第{n}条 {zh}"

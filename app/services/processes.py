@@ -1,0 +1,223 @@
+"""Starting process instances, applying engine results, reading instances and history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app import engine
+from app.engine import ReadyTask, RunResult
+from app.errors import ForbiddenError, NotFoundError, ValidationError
+from app.models import AuditEvent, HumanTask, Organisation, ProcessDefinition, ProcessInstance, User
+from app.services import actions, audit, definitions, forms
+from app.services.access import instance_visible_clause
+from app.services.clock import clock
+from app.services.durations import parse_duration
+from app.services.guards import start_refusal
+from app.services.roles import ORG_BOUND_ROLES
+
+
+@dataclass(frozen=True)
+class StartableProcess:
+    definition: ProcessDefinition
+    can_start: bool
+    reason: str | None
+
+
+def startable(session: Session, user: User) -> list[StartableProcess]:
+    """Every deployed process (newest version) and whether ``user`` may start it now."""
+    out = []
+    for definition in definitions.latest_all(session):
+        reason = _start_refusal(session, user, definition)
+        out.append(StartableProcess(definition, reason is None, reason))
+    return out
+
+
+def _start_refusal(session: Session, user: User, definition: ProcessDefinition) -> str | None:
+    roles = set(definition.meta.get("start_roles") or [])
+    if not roles or not roles & user.roles:
+        return _("Your role may not start this process.")
+    return start_refusal(session, user, definition.process_key)
+
+
+def start(session: Session, user: User, process_key: str, data: Any) -> ProcessInstance:
+    """Start the newest version of ``process_key`` with start-form ``data``.
+
+    Raises NotFoundError (no such process), ForbiddenError (role or organisation may not
+    start it), ValidationError (field errors), EngineError (the diagram failed to run).
+    """
+    definition = definitions.latest(session, process_key)
+    refusal = _start_refusal(session, user, definition)
+    if refusal is not None:
+        raise ForbiddenError(refusal)
+    form_key = definition.meta.get("start_form_key")
+    if form_key:
+        forms.get_registry().validate(form_key, data)
+    elif data not in (None, {}):
+        raise ValidationError("this process takes no start data")
+    now = clock.now()
+    instance = ProcessInstance(
+        definition_id=definition.id,
+        process_key=definition.process_key,
+        business_key=f"TMP-{now.timestamp()}-{user.id}",
+        title=_title(definition, user, data or {}),
+        status="running",
+        state={},
+        state_version=0,
+        data={},
+        started_by_id=user.id,
+        org_id=user.org_id,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(instance)
+    session.flush()
+    instance.business_key = f"{_prefix(definition.process_key)}-{now:%Y}-{instance.id:06d}"
+    start_data = {"application": data or {}, "org_id": user.org_id, "initiator": user.username}
+    result = engine.start_instance(
+        definition.spec_json, start_data, actions=actions.bind(session, instance, user)
+    )
+    audit.record(
+        session,
+        "instance.started",
+        actor=user,
+        instance_id=instance.id,
+        payload={"process_key": process_key, "version": definition.version,
+                 "business_key": instance.business_key},
+    )
+    apply_result(session, instance, result, actor=user)
+    return instance
+
+
+def apply_result(session: Session, instance: ProcessInstance, result: RunResult, *, actor: User | None) -> None:
+    """Store an engine result: state, status, outcome, timers, inbox rows and audit of the
+    engine's own steps. Flushes; the caller commits."""
+    now = clock.now()
+    instance.state = result.state
+    instance.state_version = result.state_version
+    instance.data = _public_data(result.data)
+    instance.next_timer_at = result.next_timer_at
+    instance.updated_at = now
+    for step in result.steps:
+        audit.record(session, "engine.step", actor=actor, instance_id=instance.id, org_id=instance.org_id,
+                     payload={"element": step.spec_id, "title": step.title, "kind": step.kind})
+    _sync_tasks(session, instance, result.ready, now)
+    if result.completed:
+        instance.status = "completed"
+        instance.outcome = str(result.data.get("outcome") or "completed")[:32]
+        instance.completed_at = now
+        instance.next_timer_at = None
+        audit.record(session, "instance.completed", actor=actor, instance_id=instance.id,
+                     org_id=instance.org_id, payload={"outcome": instance.outcome})
+    session.flush()
+
+
+def _sync_tasks(session: Session, instance: ProcessInstance, ready: list[ReadyTask], now: datetime) -> None:
+    open_rows = {
+        t.id: t
+        for t in session.execute(
+            select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == "open")
+        ).scalars()
+    }
+    ready_ids = {t.id for t in ready}
+    for task_id, row in open_rows.items():
+        if task_id not in ready_ids:
+            row.status = "cancelled"
+            row.completed_at = now
+    for task in ready:
+        if task.id in open_rows:
+            continue
+        session.add(
+            HumanTask(
+                id=task.id,
+                instance_id=instance.id,
+                process_key=instance.process_key,
+                spec_id=task.spec_id,
+                title=task.title,
+                role=task.role or "admin",
+                candidate_org_id=_candidate_org(session, instance, task),
+                form_key=task.form_key,
+                articles=list(task.articles),
+                context=_public_data(task.data),
+                status="open",
+                due_at=now + parse_duration(task.due) if task.due else None,
+                created_at=now,
+            )
+        )
+
+
+def _candidate_org(session: Session, instance: ProcessInstance, task: ReadyTask) -> int | None:
+    if task.org_hint:
+        org = session.execute(select(Organisation).where(Organisation.code == str(task.org_hint))).scalar_one_or_none()
+        if org is None:
+            raise NotFoundError(f"task {task.spec_id} names unknown organisation {task.org_hint!r}")
+        return org.id
+    if task.role in ORG_BOUND_ROLES:
+        return instance.org_id
+    return None
+
+
+def _public_data(data: dict[str, Any]) -> dict[str, Any]:
+    """Workflow data as stored for display: JSON only, nothing private to the engine."""
+    import json
+
+    return json.loads(json.dumps(data, default=str, ensure_ascii=False))
+
+
+def _title(definition: ProcessDefinition, user: User, data: dict[str, Any]) -> str:
+    subject = data.get("company_name") or data.get("title") or user.organisation.name
+    return f"{definition.name.split(' / ')[0]} · {subject}"[:300]
+
+
+def _prefix(process_key: str) -> str:
+    return "".join(part[0] for part in process_key.split("_") if part).upper()[:4] or "P"
+
+
+def get_instance(session: Session, user: User, instance_id: int) -> ProcessInstance:
+    """The instance if ``user`` may see it; NotFoundError otherwise (existence is not revealed)."""
+    instance = session.execute(
+        select(ProcessInstance).where(ProcessInstance.id == instance_id, instance_visible_clause(user))
+    ).scalar_one_or_none()
+    if instance is None:
+        raise NotFoundError(f"no instance {instance_id}")
+    return instance
+
+
+def list_instances(
+    session: Session, user: User, *, process_key: str | None = None, status: str | None = None,
+    page: int = 1, per_page: int = 20,
+) -> tuple[list[ProcessInstance], int]:
+    """Instances the user may see, newest first, with the total count."""
+    query = select(ProcessInstance).where(instance_visible_clause(user))
+    if process_key:
+        query = query.where(ProcessInstance.process_key == process_key)
+    if status:
+        query = query.where(ProcessInstance.status == status)
+    total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    rows = session.execute(
+        query.order_by(ProcessInstance.id.desc()).limit(per_page).offset((page - 1) * per_page)
+    ).scalars().all()
+    return list(rows), total
+
+
+def history(session: Session, instance: ProcessInstance) -> list[AuditEvent]:
+    """The instance's audit events in order (who, when, what, decision, comment)."""
+    return list(
+        session.execute(
+            select(AuditEvent).where(AuditEvent.instance_id == instance.id).order_by(AuditEvent.seq)
+        ).scalars()
+    )
+
+
+def open_tasks(session: Session, instance: ProcessInstance) -> list[HumanTask]:
+    return list(
+        session.execute(
+            select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == "open")
+            .order_by(HumanTask.created_at, HumanTask.id)
+        ).scalars()
+    )

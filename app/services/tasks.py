@@ -1,0 +1,186 @@
+"""The inbox and task actions: claim, unclaim, complete."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask_babel import gettext as _
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from app import engine
+from app.errors import ConflictError, FieldError, ForbiddenError, NotFoundError, TaskNotReadyError, ValidationError
+from app.models import Agreement, HumanTask, ProcessInstance, User
+from app.services import actions, audit, forms
+from app.services.access import can_see_task, instance_visible_clause, task_visible_clause
+from app.services.clock import clock
+from app.services.processes import apply_result
+
+INBOX_STATUSES = ("open", "mine", "completed")
+
+
+@dataclass(frozen=True)
+class InboxPage:
+    items: list[HumanTask]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def inbox(
+    session: Session, user: User, *, status: str = "open", process_key: str | None = None,
+    page: int = 1, per_page: int = 20,
+) -> InboxPage:
+    """The user's tasks, soonest due first. ``status``: open (unclaimed or mine), mine
+    (claimed by me), completed (completed by me). Reads the task table only."""
+    if status not in INBOX_STATUSES:
+        raise ValidationError("unknown status", [FieldError("status", f"one of {', '.join(INBOX_STATUSES)}")])
+    page, per_page = max(1, page), min(max(1, per_page), 100)
+    if status == "completed":
+        query = select(HumanTask).where(HumanTask.status == "completed", HumanTask.completed_by_id == user.id)
+        order = (HumanTask.completed_at.desc(), HumanTask.id)
+    else:
+        query = select(HumanTask).where(HumanTask.status == "open", task_visible_clause(user))
+        if status == "mine":
+            query = query.where(HumanTask.assignee_id == user.id)
+        else:
+            query = query.where(or_(HumanTask.assignee_id.is_(None), HumanTask.assignee_id == user.id))
+        order = (HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at, HumanTask.id)
+    if process_key:
+        query = query.where(HumanTask.process_key == process_key)
+    total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    items = session.execute(query.order_by(*order).limit(per_page).offset((page - 1) * per_page)).scalars().all()
+    return InboxPage(list(items), total, page, per_page)
+
+
+def open_count(session: Session, user: User) -> int:
+    """How many open tasks wait for the user (the header badge)."""
+    return session.execute(
+        select(func.count(HumanTask.id)).where(
+            HumanTask.status == "open", task_visible_clause(user),
+            or_(HumanTask.assignee_id.is_(None), HumanTask.assignee_id == user.id),
+        )
+    ).scalar_one()
+
+
+def get_task(session: Session, user: User, task_id: str) -> HumanTask:
+    """A task the user may see (open for their role and organisation, or completed by them).
+
+    Raises ForbiddenError if the user may see the instance but the task is not theirs,
+    NotFoundError otherwise (existence is not revealed)."""
+    task = session.get(HumanTask, str(task_id)[:36])
+    if task is not None and (can_see_task(user, task) or task.completed_by_id == user.id):
+        return task
+    if task is not None and session.execute(
+        select(ProcessInstance.id).where(ProcessInstance.id == task.instance_id, instance_visible_clause(user))
+    ).first():
+        raise ForbiddenError(_("This task is for another role or organisation."))
+    raise NotFoundError(f"no task {task_id}")
+
+
+def claim(session: Session, user: User, task_id: str) -> HumanTask:
+    """Assign an open task to the user. Raises NotFoundError, TaskNotReadyError, ConflictError."""
+    task = get_task(session, user, task_id)
+    _lock_instance(session, task.instance_id)
+    session.refresh(task)
+    if task.status != "open":
+        raise TaskNotReadyError(_("The task is no longer open."))
+    if task.assignee_id not in (None, user.id):
+        raise ConflictError(_("Someone else has claimed this task."))
+    if task.assignee_id != user.id:
+        task.assignee_id = user.id
+        audit.record(session, "task.claimed", actor=user, instance_id=task.instance_id, task_id=task.id,
+                     payload={"title": task.title})
+    session.flush()
+    return task
+
+
+def unclaim(session: Session, user: User, task_id: str) -> HumanTask:
+    """Give a claimed task back to the role. Raises NotFoundError, ConflictError."""
+    task = get_task(session, user, task_id)
+    _lock_instance(session, task.instance_id)
+    session.refresh(task)
+    if task.status != "open":
+        raise TaskNotReadyError(_("The task is no longer open."))
+    if task.assignee_id != user.id:
+        raise ConflictError(_("Only the user who claimed the task can release it."))
+    task.assignee_id = None
+    audit.record(session, "task.unclaimed", actor=user, instance_id=task.instance_id, task_id=task.id,
+                 payload={"title": task.title})
+    session.flush()
+    return task
+
+
+def complete(session: Session, user: User, task_id: str, data: Any) -> HumanTask:
+    """Complete a task with form ``data``: validate, run the engine, store state, task rows
+    and the audit entry, all in the caller's transaction.
+
+    Raises NotFoundError (not visible), TaskNotReadyError / ConflictError (already done,
+    claimed by another, changed meanwhile), ValidationError (field errors), EngineError.
+    """
+    task = get_task(session, user, task_id)
+    instance = _lock_instance(session, task.instance_id)
+    session.refresh(task)
+    if task.status != "open":
+        raise TaskNotReadyError(_("The task has already been completed or withdrawn."))
+    if task.assignee_id not in (None, user.id):
+        raise ConflictError(_("Someone else has claimed this task."))
+    if task.form_key:
+        forms.get_registry().validate(task.form_key, data)
+        _check_extra(session, task.form_key, data)
+    result = engine.complete_task(
+        instance.definition.spec_json, instance.state, instance.state_version, task.id,
+        {task.spec_id: data}, actions=actions.bind(session, instance, user),
+    )
+    now = clock.now()
+    task.status = "completed"
+    task.assignee_id = user.id
+    task.completed_by_id = user.id
+    task.completed_at = now
+    task.decision = str(data.get("decision") or data.get("action") or "")[:32] or None
+    audit.record(
+        session, "task.completed", actor=user, instance_id=instance.id, task_id=task.id,
+        payload={"element": task.spec_id, "title": task.title, "decision": task.decision,
+                 "comment": data.get("comment"), "data": data},
+    )
+    apply_result(session, instance, result, actor=user)
+    try:
+        session.flush()
+    except StaleDataError:
+        raise ConflictError(_("Someone else changed this meanwhile; reload and try again.")) from None
+    return task
+
+
+def _lock_instance(session: Session, instance_id: int) -> ProcessInstance:
+    """Lock the instance row (FOR UPDATE on PostgreSQL; SQLite transactions already hold
+    the write lock) and reload it, so concurrent completions queue and see each other."""
+    instance = session.execute(
+        select(ProcessInstance).where(ProcessInstance.id == instance_id)
+        .with_for_update(of=ProcessInstance)
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if instance is None:
+        raise NotFoundError(f"no instance {instance_id}")
+    if instance.status != "running":
+        raise TaskNotReadyError(_("The case is already closed."))
+    return instance
+
+
+def _check_extra(session: Session, form_key: str, data: dict[str, Any]) -> None:
+    """Checks that need the database, beyond the schema."""
+    if form_key == "service_agreement_record":
+        taken = session.execute(
+            select(Agreement.id).where(Agreement.number == data.get("agreement_no"))
+        ).scalar_one_or_none()
+        if taken is not None:
+            raise ValidationError(_("Some fields need attention."),
+                                  [FieldError("agreement_no", _("This agreement number is already in use."))])
+        if data.get("valid_until") and data.get("signed_on") and data["valid_until"] <= data["signed_on"]:
+            raise ValidationError(_("Some fields need attention."),
+                                  [FieldError("valid_until", _("Must be after the signing date."))])

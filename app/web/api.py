@@ -1,0 +1,230 @@
+"""JSON API v1: bearer tokens, processes, instances, tasks, catalogue. Errors are JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import Blueprint, current_app, g, jsonify, request
+from jsonschema import Draft202012Validator
+
+from app.errors import AuthenticationError, FieldError, ValidationError
+from app.extensions import csrf, db
+from app.models import HumanTask, ProcessInstance, User
+from app.services import accounts, catalog, forms, processes, tasks
+from app.web.openapi import document
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)
+
+
+def _body(schema: dict[str, Any]) -> dict[str, Any]:
+    """The request's JSON object, checked against a small schema (unknown fields refused)."""
+    data = request.get_json(silent=True, force=True)
+    if not isinstance(data, dict):
+        raise ValidationError("the request body must be a JSON object", [FieldError("", "malformed or missing JSON object")])
+    errors = [
+        FieldError(".".join(map(str, e.absolute_path)) or _offender(e), e.message)
+        for e in Draft202012Validator(schema).iter_errors(data)
+    ]
+    if errors:
+        raise ValidationError("the request body is not valid", errors)
+    return data
+
+
+def _offender(err: Any) -> str:
+    return err.message.split("'")[1] if "'" in err.message else ""
+
+
+def _int_arg(name: str, default: int, maximum: int | None = None) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationError("bad query parameter", [FieldError(name, "must be a positive integer")]) from None
+    if value < 1 or (maximum is not None and value > maximum):
+        raise ValidationError("bad query parameter", [FieldError(name, f"must be between 1 and {maximum or 'any'}")])
+    return value
+
+
+def token_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        user = accounts.user_for_token(db.session, token.strip()) if scheme.lower() == "bearer" and token else None
+        if user is None:
+            raise AuthenticationError("a valid bearer token is required (POST /api/v1/auth/token)")
+        g.api_user = user
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def me_user() -> User:
+    return g.api_user  # type: ignore[no-any-return]
+
+
+# --- representations -------------------------------------------------------------------
+
+def user_json(user: User) -> dict[str, Any]:
+    org = user.organisation
+    return {"id": user.id, "username": user.username, "display_name": user.display_name,
+            "roles": sorted(user.roles),
+            "organisation": {"id": org.id, "code": org.code, "name": org.name, "kind": org.kind, "status": org.status}}
+
+
+def task_json(task: HumanTask) -> dict[str, Any]:
+    return {"id": task.id, "instance_id": task.instance_id, "process_key": task.process_key,
+            "element": task.spec_id, "title": task.title, "role": task.role,
+            "assignee": task.assignee_id and db.session.get(User, task.assignee_id).username,  # type: ignore[union-attr]
+            "status": task.status, "form_key": task.form_key, "articles": task.articles,
+            "due_at": task.due_at.isoformat() if task.due_at else None,
+            "created_at": task.created_at.isoformat()}
+
+
+def instance_json(instance: ProcessInstance) -> dict[str, Any]:
+    history = [
+        {"at": e.at.isoformat(), "actor": e.actor, "action": e.action,
+         "element": e.payload.get("element"), "title": e.payload.get("title"),
+         "decision": e.payload.get("decision"), "comment": e.payload.get("comment")}
+        for e in processes.history(db.session, instance)
+    ]
+    return {"id": instance.id, "business_key": instance.business_key, "process_key": instance.process_key,
+            "version": instance.definition.version, "title": instance.title, "status": instance.status,
+            "outcome": instance.outcome, "org_id": instance.org_id,
+            "articles": instance.definition.meta.get("articles", []),
+            "created_at": instance.created_at.isoformat(),
+            "completed_at": instance.completed_at.isoformat() if instance.completed_at else None,
+            "open_tasks": [task_json(t) for t in processes.open_tasks(db.session, instance)],
+            "history": history}
+
+
+# --- endpoints --------------------------------------------------------------------------
+
+@bp.get("/openapi.json")
+def openapi() -> Any:
+    return jsonify(document())
+
+
+@bp.post("/auth/token")
+def token() -> Any:
+    body = _body({"type": "object", "additionalProperties": False, "required": ["username", "password"],
+                  "properties": {"username": {"type": "string", "maxLength": 64},
+                                 "password": {"type": "string", "maxLength": 256}}})
+    settings = current_app.config["GRANTFLOW"]
+    try:
+        user = accounts.authenticate(db.session, body["username"], body["password"],
+                                     max_failures=settings.login_max_failures)
+    except AuthenticationError:
+        db.session.commit()
+        raise
+    value = accounts.issue_token(db.session, user, settings.token_ttl_hours)
+    db.session.commit()
+    return jsonify({"token": value, "token_type": "Bearer", "expires_in": settings.token_ttl_hours * 3600})
+
+
+@bp.get("/me")
+@token_required
+def me() -> Any:
+    return jsonify(user_json(me_user()))
+
+
+@bp.get("/processes")
+@token_required
+def process_list() -> Any:
+    registry = forms.get_registry()
+    items = []
+    for p in processes.startable(db.session, me_user()):
+        key = p.definition.meta.get("start_form_key")
+        items.append({"key": p.definition.process_key, "version": p.definition.version, "name": p.definition.name,
+                      "articles": p.definition.meta.get("articles", []),
+                      "start_form": registry.get(key) if key and key in registry.keys else None,
+                      "can_start": p.can_start, "reason": p.reason})
+    return jsonify({"items": items})
+
+
+@bp.post("/processes/<key>/instances")
+@token_required
+def start_instance(key: str) -> Any:
+    body = _body({"type": "object", "additionalProperties": False,
+                  "properties": {"data": {"type": "object"}}})
+    instance = processes.start(db.session, me_user(), key, body.get("data", {}))
+    db.session.commit()
+    return jsonify(instance_json(instance)), 201
+
+
+@bp.get("/instances")
+@token_required
+def instance_list() -> Any:
+    page, per_page = _int_arg("page", 1), _int_arg("per_page", 20, 100)
+    rows, total = processes.list_instances(db.session, me_user(), process_key=request.args.get("process"),
+                                           status=request.args.get("status"), page=page, per_page=per_page)
+    items = [{"id": r.id, "business_key": r.business_key, "process_key": r.process_key, "title": r.title,
+              "status": r.status, "outcome": r.outcome, "created_at": r.created_at.isoformat()} for r in rows]
+    return jsonify({"items": items, "total": total, "page": page, "per_page": per_page})
+
+
+@bp.get("/instances/<int:instance_id>")
+@token_required
+def instance_detail(instance_id: int) -> Any:
+    return jsonify(instance_json(processes.get_instance(db.session, me_user(), instance_id)))
+
+
+@bp.get("/tasks")
+@token_required
+def task_list() -> Any:
+    status = request.args.get("status", "open")
+    page = tasks.inbox(db.session, me_user(), status=status, process_key=request.args.get("process") or None,
+                       page=_int_arg("page", 1), per_page=_int_arg("per_page", 20, 100))
+    return jsonify({"items": [task_json(t) for t in page.items], "total": page.total,
+                    "page": page.page, "per_page": page.per_page})
+
+
+@bp.get("/tasks/<task_id>")
+@token_required
+def task_detail(task_id: str) -> Any:
+    task = tasks.get_task(db.session, me_user(), task_id)
+    body = task_json(task)
+    body["form"] = forms.get_registry().get(task.form_key) if task.form_key else None
+    body["context"] = task.context
+    return jsonify(body)
+
+
+@bp.post("/tasks/<task_id>/claim")
+@token_required
+def task_claim(task_id: str) -> Any:
+    task = tasks.claim(db.session, me_user(), task_id)
+    db.session.commit()
+    return jsonify(task_json(task))
+
+
+@bp.post("/tasks/<task_id>/unclaim")
+@token_required
+def task_unclaim(task_id: str) -> Any:
+    task = tasks.unclaim(db.session, me_user(), task_id)
+    db.session.commit()
+    return jsonify(task_json(task))
+
+
+@bp.post("/tasks/<task_id>/complete")
+@token_required
+def task_complete(task_id: str) -> Any:
+    body = _body({"type": "object", "additionalProperties": False, "required": ["data"],
+                  "properties": {"data": {"type": "object"}}})
+    task = tasks.complete(db.session, me_user(), task_id, body["data"])
+    db.session.commit()
+    return jsonify({"task": task_json(task), "instance": instance_json(task.instance)})
+
+
+@bp.get("/catalog")
+@token_required
+def catalog_list() -> Any:
+    items = [{"id": i.id, "code": i.code, "name": i.name, "name_en": i.name_en,
+              "classification": i.classification, "grade": i.grade,
+              "source_department": {"id": i.source_org.id, "code": i.source_org.code, "name": i.source_org.name}}
+             for i in catalog.list_items(db.session, classification=request.args.get("classification") or None)]
+    return jsonify({"items": items})

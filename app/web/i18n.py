@@ -1,0 +1,65 @@
+"""Locale choice (zh_CN by default, en second) and template helpers for labels and times."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import Flask, request, session
+from flask_babel import format_datetime, get_locale
+from flask_login import current_user
+
+from app.services import forms
+from app.services.articles import article_label
+from app.services.clock import clock
+from app.services.roles import role_label
+
+LOCALES = ("zh_CN", "en")
+
+
+def select_locale() -> str:
+    chosen = session.get("locale")
+    if chosen in LOCALES:
+        return str(chosen)
+    if request.args.get("lang") in LOCALES:
+        return str(request.args["lang"])
+    user_locale = getattr(current_user, "locale", None) if current_user else None
+    return user_locale if user_locale in LOCALES else "zh_CN"
+
+
+def lang() -> str:
+    return str(get_locale() or "zh_CN")
+
+
+def localized(node: dict[str, Any] | None, key: str = "title") -> str:
+    """A zh/en label from a schema-like node (``title`` / ``x-title-en``)."""
+    if not node:
+        return ""
+    if lang().startswith("en"):
+        return str(node.get(f"x-{key}-en") or node.get(key) or "")
+    return str(node.get(key) or "")
+
+
+def process_name(name: str) -> str:
+    """Process names are written "中文 / English"; show the half for the locale."""
+    if " / " not in name:
+        return name
+    zh, en = name.split(" / ", 1)
+    return en if lang().startswith("en") else zh
+
+
+def when(value: datetime | None, fmt: str = "yyyy-MM-dd HH:mm") -> str:
+    return format_datetime(value, fmt) if value else ""
+
+
+def schema_for(form_key: str | None) -> dict[str, Any] | None:
+    registry = forms.get_registry()
+    return registry.get(form_key) if form_key and form_key in registry.keys else None
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.globals.update(
+        now_utc=clock.now, schema_for=schema_for,
+        lang=lang, localized=localized, article_label=lambda a: article_label(a, lang()),
+        role_label=lambda r: role_label(r, lang()), process_name=process_name, when=when,
+    )

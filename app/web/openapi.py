@@ -1,0 +1,145 @@
+"""The OpenAPI 3.1 document of JSON API v1, served at /api/v1/openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _resp(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"description": description}
+    body["content"] = {"application/json": {"schema": schema or _ERROR}}
+    return body
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {400: "Malformed request", 401: "Missing or invalid bearer token", 403: "Not allowed for this role or organisation",
+            404: "Not found (or not visible to the caller)", 409: "Already done or changed meanwhile",
+            413: "Request body too large", 422: "Invalid data: one entry per field"}
+    return {str(c): _resp(text[c]) for c in codes}
+
+
+def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+_PAGE = [
+    {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+    {"name": "per_page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+]
+_TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 36}}
+_INSTANCE_ID = {"name": "instance_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+_SECURED = [{"bearer": []}]
+
+
+def document() -> dict[str, Any]:
+    ref = lambda name: {"$ref": f"#/components/schemas/{name}"}  # noqa: E731
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "GrantFlow API", "version": "1.0.0",
+                 "description": "Approvals for public data authorized operation (Nanshan measures)."},
+        "servers": [{"url": "/"}],
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": _schemas(),
+        },
+        "paths": {
+            "/api/v1/auth/token": {"post": {
+                "summary": "Exchange a username and password for a bearer token",
+                "requestBody": _json_body({"type": "object", "additionalProperties": False,
+                                           "required": ["username", "password"],
+                                           "properties": {"username": {"type": "string", "maxLength": 64},
+                                                          "password": {"type": "string", "maxLength": 256}}}),
+                "responses": {"200": _resp("Token", ref("Token")), **_errors(400, 401, 422)}}},
+            "/api/v1/me": {"get": {"summary": "The caller", "security": _SECURED,
+                                   "responses": {"200": _resp("User", ref("User")), **_errors(401)}}},
+            "/api/v1/processes": {"get": {
+                "summary": "Deployed processes (newest version) and whether the caller may start each",
+                "security": _SECURED,
+                "responses": {"200": _resp("Processes", {"type": "object", "properties": {
+                    "items": {"type": "array", "items": ref("Process")}}}), **_errors(401)}}},
+            "/api/v1/processes/{key}/instances": {"post": {
+                "summary": "Start an instance with start-form data", "security": _SECURED,
+                "parameters": [{"name": "key", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "requestBody": _json_body({"type": "object", "additionalProperties": False,
+                                           "properties": {"data": {"type": "object"}}}),
+                "responses": {"201": _resp("Started", ref("Instance")), **_errors(400, 401, 403, 404, 422)}}},
+            "/api/v1/instances": {"get": {
+                "summary": "Instances visible to the caller", "security": _SECURED,
+                "parameters": [*_PAGE, {"name": "process", "in": "query", "schema": {"type": "string"}},
+                               {"name": "status", "in": "query", "schema": {"type": "string"}}],
+                "responses": {"200": _resp("Instances", {"type": "object"}), **_errors(401, 422)}}},
+            "/api/v1/instances/{instance_id}": {"get": {
+                "summary": "One instance: status, outcome, open tasks, history", "security": _SECURED,
+                "parameters": [_INSTANCE_ID],
+                "responses": {"200": _resp("Instance", ref("Instance")), **_errors(401, 404)}}},
+            "/api/v1/tasks": {"get": {
+                "summary": "The caller's inbox, soonest due first", "security": _SECURED,
+                "parameters": [*_PAGE, {"name": "status", "in": "query",
+                                        "schema": {"type": "string", "enum": ["open", "mine", "completed"]}},
+                               {"name": "process", "in": "query", "schema": {"type": "string"}}],
+                "responses": {"200": _resp("Tasks", {"type": "object", "required": ["items", "total"], "properties": {
+                    "items": {"type": "array", "items": ref("Task")}, "total": {"type": "integer"},
+                    "page": {"type": "integer"}, "per_page": {"type": "integer"}}}), **_errors(401, 422)}}},
+            "/api/v1/tasks/{task_id}": {"get": {
+                "summary": "One task with its form (JSON Schema)", "security": _SECURED, "parameters": [_TASK_ID],
+                "responses": {"200": _resp("Task", ref("Task")), **_errors(401, 403, 404)}}},
+            "/api/v1/tasks/{task_id}/claim": {"post": {
+                "summary": "Claim a task", "security": _SECURED, "parameters": [_TASK_ID],
+                "responses": {"200": _resp("Task", ref("Task")), **_errors(401, 403, 404, 409)}}},
+            "/api/v1/tasks/{task_id}/unclaim": {"post": {
+                "summary": "Release a claimed task", "security": _SECURED, "parameters": [_TASK_ID],
+                "responses": {"200": _resp("Task", ref("Task")), **_errors(401, 403, 404, 409)}}},
+            "/api/v1/tasks/{task_id}/complete": {"post": {
+                "summary": "Complete a task with form data", "security": _SECURED, "parameters": [_TASK_ID],
+                "requestBody": _json_body({"type": "object", "additionalProperties": False, "required": ["data"],
+                                           "properties": {"data": {"type": "object"}}}),
+                "responses": {"200": _resp("Completed", {"type": "object", "properties": {
+                    "task": ref("Task"), "instance": ref("Instance")}}), **_errors(400, 401, 403, 404, 409, 422)}}},
+            "/api/v1/catalog": {"get": {
+                "summary": "Public data catalogue items", "security": _SECURED,
+                "parameters": [{"name": "classification", "in": "query",
+                                "schema": {"type": "string", "enum": ["unconditional", "conditional", "not_open"]}}],
+                "responses": {"200": _resp("Catalogue", {"type": "object", "properties": {
+                    "items": {"type": "array", "items": ref("CatalogItem")}}}), **_errors(401)}}},
+        },
+    }
+
+
+def _schemas() -> dict[str, Any]:
+    nullable_str = {"type": ["string", "null"]}
+    return {
+        "Error": {"type": "object", "required": ["error", "message"], "properties": {
+            "error": {"type": "string"}, "message": {"type": "string"},
+            "errors": {"type": "array", "items": {"type": "object", "properties": {
+                "field": {"type": "string"}, "element": nullable_str, "message": {"type": "string"}}}}}},
+        "Token": {"type": "object", "required": ["token"], "properties": {
+            "token": {"type": "string"}, "token_type": {"type": "string"}, "expires_in": {"type": "integer"}}},
+        "User": {"type": "object", "required": ["id", "username", "roles", "organisation"], "properties": {
+            "id": {"type": "integer"}, "username": {"type": "string"}, "display_name": {"type": "string"},
+            "roles": {"type": "array", "items": {"type": "string"}}, "organisation": {"type": "object"}}},
+        "Process": {"type": "object", "required": ["key", "version", "name", "can_start"], "properties": {
+            "key": {"type": "string"}, "version": {"type": "integer"}, "name": {"type": "string"},
+            "articles": {"type": "array", "items": {"type": "string"}},
+            "start_form": {"type": ["object", "null"]}, "can_start": {"type": "boolean"}, "reason": nullable_str}},
+        "Task": {"type": "object", "required": ["id", "instance_id", "process_key", "title", "role"], "properties": {
+            "id": {"type": "string"}, "instance_id": {"type": "integer"}, "process_key": {"type": "string"},
+            "element": {"type": "string"}, "title": {"type": "string"}, "role": {"type": "string"},
+            "assignee": nullable_str, "status": {"type": "string", "enum": ["open", "completed", "cancelled"]},
+            "form_key": nullable_str, "articles": {"type": "array", "items": {"type": "string"}},
+            "due_at": {"type": ["string", "null"], "format": "date-time"},
+            "form": {"type": ["object", "null"]}, "context": {"type": "object"}}},
+        "Instance": {"type": "object", "required": ["id", "status"], "properties": {
+            "id": {"type": "integer"}, "business_key": {"type": "string"}, "process_key": {"type": "string"},
+            "version": {"type": "integer"}, "title": {"type": "string"},
+            "status": {"type": "string", "enum": ["running", "completed", "cancelled", "error"]},
+            "outcome": nullable_str, "articles": {"type": "array", "items": {"type": "string"}},
+            "open_tasks": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}},
+            "history": {"type": "array", "items": {"type": "object"}}}},
+        "CatalogItem": {"type": "object", "required": ["id", "code", "name", "classification"], "properties": {
+            "id": {"type": "integer"}, "code": {"type": "string"}, "name": {"type": "string"},
+            "name_en": {"type": "string"}, "grade": {"type": "string"},
+            "classification": {"type": "string", "enum": ["unconditional", "conditional", "not_open"]},
+            "source_department": {"type": "object"}}},
+    }
