@@ -9,7 +9,7 @@ import click
 from alembic import command as alembic_command
 from alembic.config import Config as AlembicConfig
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from app.errors import DefinitionError
 from app.extensions import db
@@ -45,6 +45,7 @@ def db_check() -> None:
 
 
 @click.command("deploy-workflows")
+@with_appcontext
 def deploy_workflows() -> None:
     """Deploy workflows/*.bpmn (with the .dmn beside them); unchanged files make no new version."""
     folder = current_app.config["GRANTFLOW"].workflows_dir
@@ -63,6 +64,7 @@ def deploy_workflows() -> None:
 
 
 @click.command("seed-demo")
+@with_appcontext
 def seed_demo() -> None:
     """Create the demo organisations, users, catalogue and agreements (idempotent)."""
     if not current_app.config["GRANTFLOW"].demo:
@@ -74,6 +76,7 @@ def seed_demo() -> None:
 
 
 @click.command("serve")
+@with_appcontext
 def serve() -> None:
     """Start the server (with the scheduler when GRANTFLOW_SCHEDULER=1) and print the logins."""
     settings = current_app.config["GRANTFLOW"]

@@ -54,4 +54,4 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund --silent
 fi
 
-.venv/bin/pybabel compile -q -d app/web/translations
+.venv/bin/pybabel compile -d app/web/translations >/dev/null

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, JSONType, UTCDateTime, utcnow
@@ -45,7 +45,8 @@ class ProcessInstance(Base):
     title: Mapped[str] = mapped_column(String(300))
     status: Mapped[str] = mapped_column(String(16), default="running")
     outcome: Mapped[str | None] = mapped_column(String(32))
-    state: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    # Plain JSON, not JSONB: the engine's state is opaque and its key order is kept as written.
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
     state_version: Mapped[int] = mapped_column(Integer)
     lock_version: Mapped[int] = mapped_column(Integer, default=1)
     data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)  # latest workflow data

@@ -11,7 +11,14 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from app import engine
-from app.errors import ConflictError, FieldError, ForbiddenError, NotFoundError, TaskNotReadyError, ValidationError
+from app.errors import (
+    ConflictError,
+    FieldError,
+    ForbiddenError,
+    NotFoundError,
+    TaskNotReadyError,
+    ValidationError,
+)
 from app.models import Agreement, HumanTask, ProcessInstance, User
 from app.services import actions, audit, forms
 from app.services.access import can_see_task, instance_visible_clause, task_visible_clause

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import Flask, request, session
+from flask import Flask, has_request_context, request, session
 from flask_babel import format_datetime, get_locale
 from flask_login import current_user
 
@@ -18,6 +18,8 @@ LOCALES = ("zh_CN", "en")
 
 
 def select_locale() -> str:
+    if not has_request_context():
+        return "zh_CN"
     chosen = session.get("locale")
     if chosen in LOCALES:
         return str(chosen)
