@@ -10,6 +10,7 @@ from alembic import command as alembic_command
 from alembic.config import Config as AlembicConfig
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
+from werkzeug.serving import run_simple
 
 from app.errors import DefinitionError
 from app.extensions import db
@@ -85,7 +86,7 @@ def serve() -> None:
     if settings.demo:
         names = ", ".join(u[0] for u in demo.USERS)
         click.echo(f"Demo logins (password '{demo.DEMO_PASSWORD}'): {names}\n")
-    current_app.run(host=settings.host, port=settings.port, debug=False, use_reloader=False, threaded=True)
+    run_simple(settings.host, settings.port, current_app._get_current_object(), threaded=True)  # type: ignore[attr-defined]
 
 
 @audit_cli.command("verify")

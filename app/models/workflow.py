@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.models.accounts import User
 from app.models.base import Base, JSONType, UTCDateTime, utcnow
 
 INSTANCE_STATUSES = ("running", "completed", "cancelled", "error")
@@ -91,3 +92,4 @@ class HumanTask(Base):
     decision: Mapped[str | None] = mapped_column(String(32))
 
     instance: Mapped[ProcessInstance] = relationship(lazy="joined")
+    assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id], lazy="selectin")

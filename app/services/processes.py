@@ -170,8 +170,8 @@ def _public_data(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _title(definition: ProcessDefinition, user: User, data: dict[str, Any]) -> str:
-    subject = data.get("company_name") or data.get("title") or user.organisation.name
-    return f"{definition.name.split(' / ')[0]} · {subject}"[:300]
+    """What the case is about, for lists: the applicant company (or the starter's organisation)."""
+    return str(data.get("company_name") or data.get("title") or user.organisation.name)[:300]
 
 
 def _prefix(process_key: str) -> str:

@@ -80,7 +80,7 @@ def user_json(user: User) -> dict[str, Any]:
 def task_json(task: HumanTask) -> dict[str, Any]:
     return {"id": task.id, "instance_id": task.instance_id, "process_key": task.process_key,
             "element": task.spec_id, "title": task.title, "role": task.role,
-            "assignee": task.assignee_id and db.session.get(User, task.assignee_id).username,  # type: ignore[union-attr]
+            "assignee": task.assignee.username if task.assignee else None,
             "status": task.status, "form_key": task.form_key, "articles": task.articles,
             "due_at": task.due_at.isoformat() if task.due_at else None,
             "created_at": task.created_at.isoformat()}

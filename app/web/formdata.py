@@ -8,7 +8,7 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
-EXTRA_ROWS = 2
+EXTRA_ROWS = 3
 
 
 @dataclass

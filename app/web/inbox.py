@@ -8,7 +8,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 
-from app.errors import ValidationError
+from app.errors import EngineError, ValidationError
 from app.extensions import db
 from app.services import definitions, forms, processes, tasks
 from app.web.auth import current
@@ -90,6 +90,10 @@ def complete(task_id: str) -> Any:
         errors = {e.field: e.message for e in exc.errors}
         flash(exc.message, "error")
         return _render_task(task_id, values=data, errors=errors, status=422)
+    except EngineError as exc:
+        db.session.rollback()
+        flash(_("The step could not be completed; nothing was saved. %(reason)s", reason=exc.message), "error")
+        return _render_task(task_id, values=data, status=422)
     db.session.commit()
     flash(_("Done: %(title)s", title=row.title), "success")
     return redirect(url_for("inbox.index"))
