@@ -101,7 +101,7 @@ def claim(session: Session, user: User, task_id: str) -> HumanTask:
     if task.assignee_id not in (None, user.id):
         raise ConflictError(_("Someone else has claimed this task."))
     if task.assignee_id != user.id:
-        task.assignee_id = user.id
+        task.assignee = user
         audit.record(session, "task.claimed", actor=user, instance_id=task.instance_id, task_id=task.id,
                      payload={"title": task.title})
     session.flush()
@@ -117,7 +117,7 @@ def unclaim(session: Session, user: User, task_id: str) -> HumanTask:
         raise TaskNotReadyError(_("The task is no longer open."))
     if task.assignee_id != user.id:
         raise ConflictError(_("Only the user who claimed the task can release it."))
-    task.assignee_id = None
+    task.assignee = None
     audit.record(session, "task.unclaimed", actor=user, instance_id=task.instance_id, task_id=task.id,
                  payload={"title": task.title})
     session.flush()
@@ -147,7 +147,7 @@ def complete(session: Session, user: User, task_id: str, data: Any) -> HumanTask
     )
     now = clock.now()
     task.status = "completed"
-    task.assignee_id = user.id
+    task.assignee = user
     task.completed_by_id = user.id
     task.completed_at = now
     task.decision = str(data.get("decision") or data.get("action") or "")[:32] or None
