@@ -25,6 +25,7 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.util.task import TaskState
 
+from app.engine import timebase
 from app.engine.meta import task_meta
 from app.engine.pruning import check_not_stuck, prune
 from app.engine.sandbox import RestrictedEnvironment, RestrictedScriptEngine
@@ -45,12 +46,20 @@ _HIDDEN_KINDS = frozenset({
 })
 
 
-def start_instance(spec_json: str, data: dict, *, actions: Actions | None = None) -> RunResult:
+def start_instance(
+    spec_json: str, data: dict, *, actions: Actions | None = None, now: datetime | None = None
+) -> RunResult:
     """Start a new instance with ``data`` as its initial data and run it until it waits.
 
+    ``now`` (aware) is the time timers are computed from; default: the real time.
     Raises ValidationError for unusable data keys, EngineError when the process fails, and
     whatever a host action raises.
     """
+    with timebase.at(now):
+        return _start(spec_json, data, actions)
+
+
+def _start(spec_json: str, data: dict, actions: Actions | None) -> RunResult:
     _check_input(data)
     engine = RestrictedScriptEngine(actions)
     spec, subprocess_specs = restore_specs(spec_json)
@@ -69,13 +78,22 @@ def complete_task(
     data: dict,
     *,
     actions: Actions | None = None,
+    now: datetime | None = None,
 ) -> RunResult:
     """Merge ``data`` into the READY user task ``task_id``, complete it and run the engine.
 
+    ``now`` (aware) is the time timers are computed from; default: the real time.
     Raises TaskNotReadyError when the task does not exist, is not READY or is not a manual
     task; ValidationError for unusable data keys; EngineError when the process fails or the
     state cannot be loaded; and whatever a host action raises.
     """
+    with timebase.at(now):
+        return _complete(spec_json, state, state_version, task_id, data, actions)
+
+
+def _complete(
+    spec_json: str, state: dict, state_version: int, task_id: str, data: dict, actions: Actions | None
+) -> RunResult:
     _check_input(data)
     engine = RestrictedScriptEngine(actions)
     workflow = _load(spec_json, state, state_version, engine)
@@ -88,13 +106,23 @@ def complete_task(
 
 
 def fire_timers(
-    spec_json: str, state: dict, state_version: int, *, actions: Actions | None = None
+    spec_json: str,
+    state: dict,
+    state_version: int,
+    *,
+    actions: Actions | None = None,
+    now: datetime | None = None,
 ) -> RunResult:
-    """Fire every timer that is due and run the engine.
+    """Fire every timer that is due at ``now`` (aware; default: the real time) and run the engine.
 
     Raises EngineError when the process fails or the state cannot be loaded, and whatever a
     host action raises.
     """
+    with timebase.at(now):
+        return _fire(spec_json, state, state_version, actions)
+
+
+def _fire(spec_json: str, state: dict, state_version: int, actions: Actions | None) -> RunResult:
     engine = RestrictedScriptEngine(actions)
     workflow = _load(spec_json, state, state_version, engine)
     with _engine_errors(engine):

@@ -80,7 +80,7 @@ def start(session: Session, user: User, process_key: str, data: Any) -> ProcessI
     instance.business_key = f"{_prefix(definition.process_key)}-{now:%Y}-{instance.id:06d}"
     start_data = {"application": data or {}, "org_id": user.org_id, "initiator": user.username}
     result = engine.start_instance(
-        definition.spec_json, start_data, actions=actions.bind(session, instance, user)
+        definition.spec_json, start_data, actions=actions.bind(session, instance, user), now=now
     )
     audit.record(
         session,

@@ -143,7 +143,7 @@ def complete(session: Session, user: User, task_id: str, data: Any) -> HumanTask
         _check_extra(session, task.form_key, data)
     result = engine.complete_task(
         instance.definition.spec_json, instance.state, instance.state_version, task.id,
-        {task.spec_id: data}, actions=actions.bind(session, instance, user),
+        {task.spec_id: data}, actions=actions.bind(session, instance, user), now=clock.now(),
     )
     now = clock.now()
     task.status = "completed"

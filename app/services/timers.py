@@ -35,7 +35,7 @@ def fire(session: Session, instance_id: int) -> bool:
             or instance.next_timer_at > clock.now():
         return False
     result = engine.fire_timers(instance.definition.spec_json, instance.state, instance.state_version,
-                                actions=actions.bind(session, instance, None))
+                                actions=actions.bind(session, instance, None), now=clock.now())
     audit.record(session, "timer.fired", actor=None, instance_id=instance.id, org_id=instance.org_id,
                  payload={"due": instance.next_timer_at.isoformat()})
     apply_result(session, instance, result, actor=None)

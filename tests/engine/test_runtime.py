@@ -299,3 +299,25 @@ def test_endless_automatic_loop_is_stopped(monkeypatch):
     info = compile_fixture("auto_loop.bpmn")
     with pytest.raises(EngineError, match="endless loop"):
         start_instance(info.spec_json, {"count": 0, "limit": 10**9})
+
+
+def test_the_host_clock_drives_timers():
+    info = compile_fixture("timer_boundary.bpmn")
+    t0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    started = start_instance(info.spec_json, {"timeout": "PT4H"}, now=t0)
+    assert started.next_timer_at == t0 + timedelta(hours=4)
+
+    early = fire_timers(info.spec_json, db_round_trip(started), started.state_version,
+                        now=t0 + timedelta(hours=3, minutes=59))
+    assert [t.spec_id for t in early.ready] == ["manager_approval"]
+    assert early.next_timer_at == t0 + timedelta(hours=4)
+
+    fired = fire_timers(info.spec_json, db_round_trip(early), early.state_version, now=t0 + timedelta(hours=4, seconds=1))
+    assert [t.spec_id for t in fired.ready] == ["director_approval"]
+    assert fired.data["escalated"] is True
+
+
+def test_engine_clock_refuses_naive_times():
+    info = compile_fixture("timer_boundary.bpmn")
+    with pytest.raises(ValueError, match="timezone-aware"):
+        start_instance(info.spec_json, {"timeout": "PT4H"}, now=datetime(2026, 1, 5, 9, 0))
