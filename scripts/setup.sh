@@ -44,8 +44,12 @@ extras=""
 stamp=".venv/.installed${extras:+-test}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "Installing Python packages${extras:+ (with test extras)}"
-  .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -e ".${extras}"
+  log=.venv/pip-install.log
+  if ! { .venv/bin/pip install -q --upgrade pip && .venv/bin/pip install -q -e ".${extras}"; } >"$log" 2>&1; then
+    tail -n 30 "$log" >&2
+    echo "pip install failed; the full log is in $log" >&2
+    exit 1
+  fi
   touch "$stamp"
 fi
 
@@ -54,4 +58,4 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund --silent
 fi
 
-.venv/bin/pybabel compile -d app/web/translations >/dev/null
+.venv/bin/pybabel compile -d app/web/translations >/dev/null 2>&1
