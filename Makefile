@@ -20,10 +20,11 @@ run: install
 	@GRANTFLOW_DEMO=1 $(FLASK) seed-demo
 	@GRANTFLOW_DEMO=1 GRANTFLOW_SCHEDULER=1 $(FLASK) serve
 
-## lint: ruff, the import-layer contracts, and models vs migrations
+## lint: ruff, the import-layer contracts, mypy, and models vs migrations
 lint: install-test
 	$(VENV)/ruff check app config tests migrations scripts
 	$(VENV)/lint-imports
+	$(VENV)/mypy
 	@tmp=$$(mktemp -d); GRANTFLOW_INSTANCE_PATH=$$tmp GRANTFLOW_DATABASE_URL=sqlite:///$$tmp/check.db $(FLASK) db upgrade >/dev/null \
 	  && GRANTFLOW_INSTANCE_PATH=$$tmp GRANTFLOW_DATABASE_URL=sqlite:///$$tmp/check.db $(FLASK) db check; rc=$$?; rm -rf $$tmp; exit $$rc
 

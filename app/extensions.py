@@ -42,7 +42,7 @@ class Database:
         if "db_session" not in g:
             assert self.factory is not None, "Database.init_app() was not called"
             g.db_session = self.factory()
-        return g.db_session  # type: ignore[no-any-return]
+        return g.db_session
 
     def new_session(self) -> Session:
         assert self.factory is not None, "Database.init_app() was not called"

@@ -79,6 +79,7 @@ def _compile(files: dict[str, bytes], process_key: str | None, ctx: LintContext)
         docs.errors += lint_dmn(tree.getroot())
     key = _choose_process(docs, process_key)
     _raise_if(docs.errors)
+    assert key is not None  # _choose_process reported an error otherwise
     return _build(docs, key)
 
 

@@ -29,7 +29,7 @@ class _ClockedDatetime(datetime):
         return fixed.astimezone(tz) if tz is not None else fixed.astimezone().replace(tzinfo=None)
 
 
-_spiff_timer.datetime = _ClockedDatetime  # type: ignore[misc]
+_spiff_timer.datetime = _ClockedDatetime
 
 
 @contextmanager

@@ -108,7 +108,7 @@ def _type_name(value: Any) -> str:
     names = {"string": _("text"), "integer": _("whole number"), "number": _("number"),
              "array": _("list"), "object": _("object"), "boolean": _("yes/no")}
     if isinstance(value, list):
-        return " / ".join(names.get(v, v) for v in value)
+        return " / ".join(str(names.get(v, v)) for v in value)
     return names.get(value, str(value))
 
 

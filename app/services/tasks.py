@@ -49,6 +49,7 @@ def inbox(
     if status not in INBOX_STATUSES:
         raise ValidationError("unknown status", [FieldError("status", f"one of {', '.join(INBOX_STATUSES)}")])
     page, per_page = max(1, page), min(max(1, per_page), 100)
+    order: tuple[Any, ...]
     if status == "completed":
         query = select(HumanTask).where(HumanTask.status == "completed", HumanTask.completed_by_id == user.id)
         order = (HumanTask.completed_at.desc(), HumanTask.id)

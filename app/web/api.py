@@ -65,7 +65,7 @@ def token_required(view: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def me_user() -> User:
-    return g.api_user  # type: ignore[no-any-return]
+    return g.api_user
 
 
 # --- representations -------------------------------------------------------------------

@@ -43,7 +43,7 @@ class SignedIn(UserMixin):
 
 def current() -> User:
     """The signed-in user's row (pages behind login_required only)."""
-    return current_user.user  # type: ignore[no-any-return]
+    return current_user.user
 
 
 def init_app(app: Flask) -> None:

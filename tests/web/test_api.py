@@ -161,3 +161,33 @@ def test_openapi_document(client):
                  "/api/v1/instances/{instance_id}", "/api/v1/tasks", "/api/v1/tasks/{task_id}",
                  "/api/v1/tasks/{task_id}/claim", "/api/v1/tasks/{task_id}/complete", "/api/v1/catalog"]:
         assert path in doc["paths"], path
+
+
+def test_hostile_bodies_get_json_errors_and_change_nothing(client, api):
+    h = api("applicant")
+    huge = {"data": factories.application(business_scope="数" * (6 * 1024 * 1024))}
+    r = client.post("/api/v1/processes/partner_onboarding/instances", json=huge, headers=h)
+    assert r.status_code == 413 and r.json["error"] == "payload_too_large"
+    r = client.post("/api/v1/processes/partner_onboarding/instances", json={"data": "a string"}, headers=h)
+    assert r.status_code == 422 and r.json["errors"][0]["field"] == "data"
+    r = client.post("/api/v1/processes/partner_onboarding/instances",
+                    json={"data": factories.application(company_name=123)}, headers=h)
+    assert r.status_code == 422 and r.json["errors"][0]["field"] == "company_name"
+    r = client.post("/api/v1/processes/partner_onboarding/instances",
+                    json={"data": factories.application(company_name="<script>alert(1)</script>'; DROP TABLE x;--")},
+                    headers=h)
+    assert r.status_code == 201
+    page_client_id = r.json["id"]
+    body = client.get(f"/api/v1/instances/{page_client_id}", headers=h).json
+    assert body["title"] == "<script>alert(1)</script>'; DROP TABLE x;--"
+    r = client.get("/api/v1/tasks/../../etc/passwd", headers=h)
+    assert r.status_code == 404 and r.is_json
+
+
+def test_script_in_data_is_escaped_in_pages(client, api, login_as):
+    h = api("applicant")
+    evil = "<script>alert(1)</script>"
+    iid = client.post("/api/v1/processes/partner_onboarding/instances",
+                      json={"data": factories.application(company_name=evil, business_scope=evil)}, headers=h).json["id"]
+    page = login_as("applicant").get(f"/instances/{iid}").get_data(as_text=True)
+    assert evil not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
