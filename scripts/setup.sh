@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(python3-venv nodejs npm)
+# The browser tests drive Debian's Chromium (never a downloaded browser build).
+[ "${1:-}" = "--test" ] && APT_PACKAGES+=(chromium fonts-noto-cjk)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
