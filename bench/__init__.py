@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`): plain Python scripts with a printed report."""
