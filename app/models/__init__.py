@@ -5,6 +5,7 @@ from app.models.agreements import Agreement
 from app.models.audit import AuditEvent, AuditHead
 from app.models.base import Base, utcnow
 from app.models.catalog import CatalogItem
+from app.models.grants import DataProduct, Grant, LogRetention, SchedulerLease, grant_item
 from app.models.workflow import HumanTask, ProcessDefinition, ProcessInstance
 
 __all__ = [
@@ -14,6 +15,11 @@ __all__ = [
     "AuditHead",
     "Base",
     "CatalogItem",
+    "DataProduct",
+    "Grant",
+    "LogRetention",
+    "SchedulerLease",
+    "grant_item",
     "HumanTask",
     "Organisation",
     "ProcessDefinition",

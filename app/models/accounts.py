@@ -53,14 +53,23 @@ class User(Base):
     def roles(self) -> frozenset[str]:
         return frozenset(r.role for r in self.role_rows)
 
+    @property
+    def acting_org_ids(self) -> frozenset[int]:
+        """The user's own organisation and those it acts for through a role."""
+        return frozenset({self.org_id, *(r.org_id for r in self.role_rows if r.org_id is not None)})
+
 
 class RoleMembership(Base):
+    """A role a user holds; with ``org_id`` the user also acts for that organisation in it
+    (e.g. one source-department user acting for several departments)."""
+
     __tablename__ = "role_membership"
-    __table_args__ = (UniqueConstraint("user_id", "role"),)
+    __table_args__ = (UniqueConstraint("user_id", "role", "org_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(String(32), index=True)
+    org_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id"))
 
 
 class ApiToken(Base):

@@ -25,5 +25,6 @@ class CatalogItem(Base):
     grade: Mapped[str] = mapped_column(String(16), default="")
     source_org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
 
     source_org: Mapped[Organisation] = relationship(lazy="joined")

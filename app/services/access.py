@@ -10,15 +10,15 @@ from app.services.roles import OVERSIGHT_ROLES
 
 def task_visible_clause(user: User) -> ColumnElement[bool]:
     """SQL condition: the task is for one of the user's roles and, if bound to an
-    organisation, to the user's organisation."""
+    organisation, to the user's organisation or one it acts for."""
     return and_(
         HumanTask.role.in_(sorted(user.roles)) if user.roles else ~true(),
-        or_(HumanTask.candidate_org_id.is_(None), HumanTask.candidate_org_id == user.org_id),
+        or_(HumanTask.candidate_org_id.is_(None), HumanTask.candidate_org_id.in_(sorted(user.acting_org_ids))),
     )
 
 
 def can_see_task(user: User, task: HumanTask) -> bool:
-    return task.role in user.roles and task.candidate_org_id in (None, user.org_id)
+    return task.role in user.roles and (task.candidate_org_id is None or task.candidate_org_id in user.acting_org_ids)
 
 
 def instance_visible_clause(user: User) -> ColumnElement[bool]:

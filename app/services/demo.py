@@ -24,6 +24,7 @@ ORGANISATIONS = [
     ("partner_a", "深圳前海智数科技有限公司", "Shenzhen Qianhai Zhishu Technology Co., Ltd.", "partner", "active"),
     ("partner_b", "深圳湾区数联信息技术有限公司", "Shenzhen Bay Area Shulian IT Co., Ltd.", "partner", "active"),
     ("applicant", "深圳南山新锐数据科技有限公司", "Shenzhen Nanshan Xinrui Data Technology Co., Ltd.", "partner", "pending"),
+    ("candidate", "深圳南山数智运营集团有限公司", "Shenzhen Nanshan Shuzhi Operation Group Co., Ltd.", "partner", "pending"),
     ("dept_market", "深圳市市场监督管理局南山监管局", "Nanshan Market Supervision Bureau", "department", "active"),
     ("dept_hrss", "南山区人力资源局", "Nanshan Human Resources Bureau", "department", "active"),
     ("dept_housing", "南山区住房和建设局", "Nanshan Housing and Construction Bureau", "department", "active"),
@@ -46,7 +47,10 @@ USERS = [
     ("partner_a", "赵工（前海智数）", "partner_a", ["partner"]),
     ("partner_b", "钱工（湾区数联）", "partner_b", ["partner"]),
     ("applicant", "孙总（新锐数据）", "applicant", ["partner"]),
+    ("candidate", "何总（数智运营，运营单位申请人）", "candidate", ["partner"]),
     ("source_dept", "周科长（数源部门）", "dept_market", ["source_dept", "joint_meeting"]),
+    ("dept_hrss", "黄科长（人力资源局）", "dept_hrss", ["source_dept", "joint_meeting"]),
+    ("dept_transport", "林科长（交通运输局）", "dept_transport", ["source_dept", "joint_meeting"]),
     ("finance", "吴科长（财政局）", "finance", ["joint_meeting"]),
     ("cyberspace", "郑科长（网信办）", "cyberspace", ["joint_meeting"]),
     ("public_security", "冯警官（公安分局）", "public_security", ["joint_meeting"]),
@@ -74,9 +78,13 @@ CATALOG = [
 ]
 
 
+# The demo `source_dept` user acts for every demo source department (Art. 9, 20).
+ACTS_FOR = {"source_dept": ("dept_market", "dept_hrss", "dept_housing", "dept_transport", "dept_urban")}
+
+
 def seed(session: Session) -> dict[str, int]:
     """Create whatever of the demo set is missing; never changes what exists."""
-    created = {"organisations": 0, "users": 0, "catalog_items": 0, "agreements": 0}
+    created = {"organisations": 0, "users": 0, "memberships": 0, "catalog_items": 0, "agreements": 0}
     orgs = {o.code: o for o in session.execute(select(Organisation)).scalars()}
     for code, name, name_en, kind, status in ORGANISATIONS:
         if code not in orgs:
@@ -96,6 +104,8 @@ def seed(session: Session) -> dict[str, int]:
         user.role_rows = [RoleMembership(role=r) for r in roles]
         session.add(user)
         created["users"] += 1
+    session.flush()
+    created["memberships"] = _seed_acts_for(session, orgs)
     existing_items = set(session.execute(select(CatalogItem.code)).scalars())
     for code, name, name_en, classification, grade, org_code in CATALOG:
         if code not in existing_items:
@@ -107,6 +117,19 @@ def seed(session: Session) -> dict[str, int]:
     if any(created.values()):
         audit.record(session, "demo.seeded", actor=None, payload=created)
     return created
+
+
+def _seed_acts_for(session: Session, orgs: dict[str, Organisation]) -> int:
+    count = 0
+    for username, org_codes in ACTS_FOR.items():
+        user = session.execute(select(User).where(User.username == username)).scalar_one()
+        have = {(r.role, r.org_id) for r in user.role_rows}
+        for code in org_codes:
+            for role in ("source_dept", "joint_meeting"):
+                if (role, orgs[code].id) not in have:
+                    user.role_rows.append(RoleMembership(role=role, org_id=orgs[code].id))
+                    count += 1
+    return count
 
 
 def _seed_agreements(session: Session, orgs: dict[str, Organisation]) -> int:

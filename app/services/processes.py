@@ -14,7 +14,7 @@ from app import engine
 from app.engine import ReadyTask, RunResult
 from app.errors import ForbiddenError, NotFoundError, ValidationError
 from app.models import AuditEvent, HumanTask, Organisation, ProcessDefinition, ProcessInstance, User
-from app.services import actions, audit, definitions, forms
+from app.services import actions, audit, definitions, forms, intake
 from app.services.access import instance_visible_clause
 from app.services.clock import clock
 from app.services.durations import parse_duration
@@ -49,7 +49,8 @@ def start(session: Session, user: User, process_key: str, data: Any) -> ProcessI
     """Start the newest version of ``process_key`` with start-form ``data``.
 
     Raises NotFoundError (no such process), ForbiddenError (role or organisation may not
-    start it), ValidationError (field errors), EngineError (the diagram failed to run).
+    start it), ValidationError (field errors, or refused at intake), EngineError (the
+    diagram failed to run). Nothing is stored when it raises.
     """
     definition = definitions.latest(session, process_key)
     refusal = _start_refusal(session, user, definition)
@@ -60,25 +61,39 @@ def start(session: Session, user: User, process_key: str, data: Any) -> ProcessI
         forms.get_registry().validate(form_key, data)
     elif data not in (None, {}):
         raise ValidationError("this process takes no start data")
+    extra = intake.prepare(session, user, process_key, data or {})
+    start_data = {"application": data or {}, "org_id": user.org_id, "initiator": user.username, **extra}
+    return _create(session, definition, user, user.organisation, start_data, _title(user, data or {}))
+
+
+def start_system(session: Session, process_key: str, org: Organisation, data: dict[str, Any]) -> ProcessInstance:
+    """Start ``process_key`` for ``org`` on the platform's own initiative (a calendar rule, a
+    follow-up of another process): no start roles, no start form."""
+    definition = definitions.latest(session, process_key)
+    start_data = {"application": data, "org_id": org.id, "initiator": "system"}
+    return _create(session, definition, None, org, start_data, org.name)
+
+
+def _create(session: Session, definition: ProcessDefinition, user: User | None, org: Organisation,
+            start_data: dict[str, Any], title: str) -> ProcessInstance:
     now = clock.now()
     instance = ProcessInstance(
         definition_id=definition.id,
         process_key=definition.process_key,
-        business_key=f"TMP-{now.timestamp()}-{user.id}",
-        title=_title(definition, user, data or {}),
+        business_key=f"TMP-{now.timestamp()}-{org.id}",
+        title=title,
         status="running",
         state={},
         state_version=0,
         data={},
-        started_by_id=user.id,
-        org_id=user.org_id,
+        started_by_id=user.id if user else None,
+        org_id=org.id,
         created_at=now,
         updated_at=now,
     )
     session.add(instance)
     session.flush()
     instance.business_key = f"{_prefix(definition.process_key)}-{now:%Y}-{instance.id:06d}"
-    start_data = {"application": data or {}, "org_id": user.org_id, "initiator": user.username}
     result = engine.start_instance(
         definition.spec_json, start_data, actions=actions.bind(session, instance, user), now=now
     )
@@ -87,7 +102,8 @@ def start(session: Session, user: User, process_key: str, data: Any) -> ProcessI
         "instance.started",
         actor=user,
         instance_id=instance.id,
-        payload={"process_key": process_key, "version": definition.version,
+        org_id=org.id,
+        payload={"process_key": definition.process_key, "version": definition.version,
                  "business_key": instance.business_key},
     )
     apply_result(session, instance, result, actor=user)
@@ -169,7 +185,7 @@ def _public_data(data: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(data, default=str, ensure_ascii=False))
 
 
-def _title(definition: ProcessDefinition, user: User, data: dict[str, Any]) -> str:
+def _title(user: User, data: dict[str, Any]) -> str:
     """What the case is about, for lists: the applicant company (or the starter's organisation)."""
     return str(data.get("company_name") or data.get("title") or user.organisation.name)[:300]
 

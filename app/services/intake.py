@@ -1,0 +1,51 @@
+"""Intake checks and enrichment at the start of a process, beyond its start form.
+
+A data authorization request naming a `not_open` item is refused here, before any instance
+exists (Art. 2); otherwise the request is enriched with what the diagram routes on: each
+item's classification and source department, and the joint-meeting units (Art. 20).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.errors import FieldError, ValidationError
+from app.models import CatalogItem, User
+
+# The standing members of the joint meeting (Art. 20); the source departments of the items
+# requested join them.
+JOINT_MEETING_STANDING = ("authority", "finance", "cyberspace", "public_security", "secrecy")
+JOINT_MEETING_THIRD_PARTY = "third_party"
+
+
+def prepare(session: Session, user: User, process_key: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Extra start data for ``process_key``; raises ValidationError naming what is refused."""
+    if process_key == "data_authorization":
+        return _data_authorization(session, data)
+    return {}
+
+
+def _data_authorization(session: Session, data: dict[str, Any]) -> dict[str, Any]:
+    codes = [str(c) for c in data.get("catalog_items") or []]
+    items = {i.code: i for i in session.execute(select(CatalogItem).where(CatalogItem.code.in_(codes))).scalars()}
+    unknown = [c for c in codes if c not in items]
+    if unknown:
+        raise ValidationError(_("Some fields need attention."), [
+            FieldError("catalog_items", _("Unknown catalogue item: %(items)s", items=", ".join(unknown)))])
+    refused = [items[c] for c in codes if items[c].classification == "not_open"]
+    if refused:
+        names = "、".join(f"{i.name}（{i.code}）" for i in refused)
+        raise ValidationError(_("The request names data that is not open."), [FieldError(
+            "catalog_items", _("Not open for authorized operation (Art. 2): %(items)s", items=names))])
+    departments = sorted({items[c].source_org.code for c in codes})
+    return {
+        "catalog": [{"code": c, "name": items[c].name, "classification": items[c].classification,
+                     "grade": items[c].grade, "source_department": items[c].source_org.code} for c in codes],
+        "classifications": sorted({items[c].classification for c in codes}),
+        "source_departments": departments,
+        "joint_meeting_units": [*JOINT_MEETING_STANDING, *departments, JOINT_MEETING_THIRD_PARTY],
+    }
