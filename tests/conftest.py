@@ -65,7 +65,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def pg_template() -> Iterator[str]:
-    name = f"{make_url(PG_URL).database}_tpl"
+    name = f"{make_url(PG_URL).database}_tpl_{os.getpid()}"
     _pg_exec(PG_URL, f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"')
     url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
     build_database(url, Path(os.environ.get("TMPDIR", "/tmp")))
