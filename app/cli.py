@@ -27,6 +27,18 @@ def alembic_config(url: str) -> AlembicConfig:
 
 db_cli = AppGroup("db", help="Database schema (Alembic).")
 audit_cli = AppGroup("audit", help="The audit chain.")
+timers_cli = AppGroup("timers", help="BPMN timers and the compliance calendar.")
+
+
+@timers_cli.command("run-due")
+def timers_run_due() -> None:
+    """Fire due timers and apply the calendar now, as the scheduler does."""
+    from app import jobs
+
+    report = jobs.run_due(current_app._get_current_object(), use_lease=False)  # type: ignore[attr-defined]
+    cal = report.calendar
+    click.echo(f"timers fired: {report.timers_fired}; renewal windows opened: {cal.renewal_windows_opened if cal else 0}; "
+               f"agreements expired: {cal.agreements_expired if cal else 0}; reminders: {cal.reminders if cal else 0}")
 
 
 @db_cli.command("upgrade")
@@ -102,5 +114,5 @@ def audit_verify() -> None:
 
 
 def register(app: Flask) -> None:
-    for cmd in (db_cli, audit_cli, deploy_workflows, seed_demo, serve):
+    for cmd in (db_cli, audit_cli, timers_cli, deploy_workflows, seed_demo, serve):
         app.cli.add_command(cmd)

@@ -28,6 +28,9 @@ class Agreement(Base):
     scope: Mapped[str] = mapped_column(Text, default="")
     fee_terms: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(16), default="active")
+    # Set by the calendar when the renewal window opened / when expiry was handled.
+    renewal_window_noted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    expiry_handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

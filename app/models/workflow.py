@@ -90,6 +90,7 @@ class HumanTask(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     decision: Mapped[str | None] = mapped_column(String(32))
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     instance: Mapped[ProcessInstance] = relationship(lazy="joined")
     assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id], lazy="selectin")

@@ -46,11 +46,11 @@ def create_agreement(
     agreement = Agreement(
         kind=kind, number=number, org_id=org.id, counterparty_org_id=counterparty.id, signed_on=signed,
         valid_from=valid_from, valid_until=valid_until, scope=str(record.get("service_scope") or record.get("scope") or ""),
-        fee_terms=str(record.get("fee_terms") or ""), status="active", instance_id=ctx.instance.id,
+        fee_terms=str(record.get("fee_terms") or ""), status="active", instance_id=ctx.instance_id,
     )
     ctx.session.add(agreement)
     ctx.session.flush()
-    audit.record(ctx.session, "agreement.signed", actor=ctx.actor, instance_id=ctx.instance.id, org_id=org.id,
+    audit.record(ctx.session, "agreement.signed", actor=ctx.actor, instance_id=ctx.instance_id, org_id=org.id,
                  payload={"number": number, "kind": kind, "valid_until": valid_until.isoformat()})
     return agreement
 
@@ -59,9 +59,9 @@ def end_agreement(ctx: ActionContext, agreement: Agreement, reason: str) -> None
     """Terminate an agreement and keep the organisation's network logs ≥ 6 months (Art. 16)."""
     agreement.status = "terminated"
     now = clock.now()
-    ctx.session.add(LogRetention(org_id=agreement.org_id, agreement_id=agreement.id, instance_id=ctx.instance.id,
+    ctx.session.add(LogRetention(org_id=agreement.org_id, agreement_id=agreement.id, instance_id=ctx.instance_id,
                                  reason=reason[:300], started_at=now, retain_until=now + timedelta(days=LOG_RETENTION_DAYS)))
-    audit.record(ctx.session, "agreement.terminated", actor=ctx.actor, instance_id=ctx.instance.id,
+    audit.record(ctx.session, "agreement.terminated", actor=ctx.actor, instance_id=ctx.instance_id,
                  org_id=agreement.org_id, payload={"number": agreement.number, "reason": reason})
 
 
@@ -107,7 +107,7 @@ def activate_operator(ctx: ActionContext, params: dict[str, Any], data: dict[str
     for user in ctx.session.execute(select(User).where(User.org_id == org.id)).scalars():
         if "operator" not in user.roles:
             ctx.session.add(RoleMembership(user_id=user.id, role="operator"))
-    audit.record(ctx.session, "organisation.operator_activated", actor=ctx.actor, instance_id=ctx.instance.id,
+    audit.record(ctx.session, "organisation.operator_activated", actor=ctx.actor, instance_id=ctx.instance_id,
                  org_id=org.id, payload={"organisation": org.code})
     return {"org": org.code, "status": "active"}
 
@@ -124,7 +124,7 @@ def renew_agreement(ctx: ActionContext, params: dict[str, Any], data: dict[str, 
         raise ValidationError("bad renewal term", [FieldError(
             "valid_until", f"must be after {old_until.isoformat()} and at most 3 years later (Art. 15)")])
     agreement.valid_until = new_until
-    audit.record(ctx.session, "agreement.renewed", actor=ctx.actor, instance_id=ctx.instance.id, org_id=org.id,
+    audit.record(ctx.session, "agreement.renewed", actor=ctx.actor, instance_id=ctx.instance_id, org_id=org.id,
                  payload={"number": agreement.number, "from": old_until.isoformat(), "to": new_until.isoformat()})
     return {"number": agreement.number, "valid_until": new_until.isoformat(), "previous_valid_until": old_until.isoformat()}
 

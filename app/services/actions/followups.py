@@ -21,6 +21,6 @@ def start_followup(ctx: ActionContext, params: dict[str, Any], data: dict[str, A
         raise EngineError(f"start_followup cannot start {key!r}", "start_followup")
     org = ctx.org(params)
     started = processes.start_system(ctx.session, str(key), org, {
-        "reason": str(params.get("reason") or ""), "source": ctx.instance.business_key, "forced": True,
+        "reason": str(params.get("reason") or ""), "source": ctx.instance.business_key if ctx.instance else "", "forced": True,
     })
     return {"business_key": started.business_key, "instance_id": started.id}

@@ -46,7 +46,7 @@ def issue_grant(ctx: ActionContext, params: dict[str, Any], data: dict[str, Any]
         expires = min(expires, datetime.combine(agreement.valid_until, time(23, 59, 59), UTC))
     seq = (ctx.session.execute(select(func.count(Grant.id))).scalar_one() or 0) + 1
     grant = Grant(
-        number=f"NS-SQ-{now:%Y}-{seq:05d}-{ctx.instance.id}", org_id=org.id, instance_id=ctx.instance.id,
+        number=f"NS-SQ-{now:%Y}-{seq:05d}-{ctx.instance_id}", org_id=org.id, instance_id=ctx.instance_id,
         agreement_id=agreement.id if agreement else None, purpose=str(params.get("purpose") or "public_governance"),
         fee_regime=str(params.get("fee_regime") or "free"), scope=str(params.get("scope") or "")[:4000],
         issued_at=now, expires_at=expires,
@@ -54,7 +54,7 @@ def issue_grant(ctx: ActionContext, params: dict[str, Any], data: dict[str, Any]
     grant.items = items
     ctx.session.add(grant)
     ctx.session.flush()
-    audit.record(ctx.session, "grant.issued", actor=ctx.actor, instance_id=ctx.instance.id, org_id=org.id,
+    audit.record(ctx.session, "grant.issued", actor=ctx.actor, instance_id=ctx.instance_id, org_id=org.id,
                  payload={"grant": grant.number, "items": [i.code for i in items], "expires_at": expires.isoformat()})
     return {"grant_no": grant.number, "expires_at": expires.isoformat()}
 
@@ -69,7 +69,7 @@ def revoke_all(ctx: ActionContext, org: Organisation | None, reason: str) -> int
     for grant in ctx.session.execute(query).scalars():
         grant.revoked_at, grant.revoke_reason = now, reason[:300]
         count += 1
-        audit.record(ctx.session, "grant.revoked", actor=ctx.actor, instance_id=ctx.instance.id, org_id=grant.org_id,
+        audit.record(ctx.session, "grant.revoked", actor=ctx.actor, instance_id=ctx.instance_id, org_id=grant.org_id,
                      payload={"grant": grant.number, "reason": reason})
     return count
 
@@ -94,7 +94,7 @@ def suspend_grants(ctx: ActionContext, params: dict[str, Any], data: dict[str, A
     affected = [g for g in _grants_with(ctx, params.get("items")) if g.suspended_at is None]
     for grant in affected:
         grant.suspended_at = now
-        audit.record(ctx.session, "grant.suspended", actor=ctx.actor, instance_id=ctx.instance.id,
+        audit.record(ctx.session, "grant.suspended", actor=ctx.actor, instance_id=ctx.instance_id,
                      org_id=grant.org_id, payload={"grant": grant.number, "reason": params.get("reason")})
     return {"suspended": [g.number for g in affected]}
 
@@ -105,6 +105,6 @@ def resume_grants(ctx: ActionContext, params: dict[str, Any], data: dict[str, An
     resumed = [g for g in _grants_with(ctx, params.get("items")) if g.suspended_at is not None]
     for grant in resumed:
         grant.suspended_at = None
-        audit.record(ctx.session, "grant.resumed", actor=ctx.actor, instance_id=ctx.instance.id,
+        audit.record(ctx.session, "grant.resumed", actor=ctx.actor, instance_id=ctx.instance_id,
                      org_id=grant.org_id, payload={"grant": grant.number})
     return {"resumed": [g.number for g in resumed]}

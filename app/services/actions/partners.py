@@ -20,7 +20,7 @@ def activate_partner(ctx: ActionContext, params: dict[str, Any], data: dict[str,
     """After filing, the applicant company becomes an active partner with its service
     agreement on record. Only the organisation that owns the instance can be activated."""
     org = ctx.org(params, "org_id")
-    if org.id != ctx.instance.org_id:
+    if ctx.instance is None or org.id != ctx.instance.org_id:
         raise EngineError("activate_partner may only activate the applicant of this instance", "activate_partner")
     org.status = "active"
     org.kind = "partner"
@@ -33,7 +33,7 @@ def activate_partner(ctx: ActionContext, params: dict[str, Any], data: dict[str,
     if record.get("agreement_no"):
         operator = _operator(ctx)
         agreement = create_agreement(ctx, "service", org, operator or org, record)
-    audit.record(ctx.session, "organisation.activated", actor=ctx.actor, instance_id=ctx.instance.id, org_id=org.id,
+    audit.record(ctx.session, "organisation.activated", actor=ctx.actor, instance_id=ctx.instance_id, org_id=org.id,
                  payload={"organisation": org.code, "agreement": agreement.number if agreement else None})
     return {"org_id": org.id, "status": org.status, "agreement": agreement.number if agreement else None}
 
@@ -54,7 +54,7 @@ def deactivate_partner(ctx: ActionContext, params: dict[str, Any], data: dict[st
     for agreement in agreements:
         end_agreement(ctx, agreement, reason)
     revoked = revoke_all(ctx, org, reason)
-    audit.record(ctx.session, "organisation.deactivated", actor=ctx.actor, instance_id=ctx.instance.id,
+    audit.record(ctx.session, "organisation.deactivated", actor=ctx.actor, instance_id=ctx.instance_id,
                  org_id=org.id, payload={"organisation": org.code, "reason": reason, "grants_revoked": revoked})
     return {"org": org.code, "status": org.status, "grants_revoked": revoked, "agreements_ended": len(agreements)}
 

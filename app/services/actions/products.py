@@ -19,12 +19,12 @@ def register_product(ctx: ActionContext, params: dict[str, Any], data: dict[str,
     org = ctx.org(params)
     now = clock.now()
     seq = (ctx.session.execute(select(func.count(DataProduct.id))).scalar_one() or 0) + 1
-    product = DataProduct(org_id=org.id, instance_id=ctx.instance.id, name=str(params.get("name") or "")[:200],
+    product = DataProduct(org_id=org.id, instance_id=ctx.instance_id, name=str(params.get("name") or "")[:200],
                           kind=str(params.get("kind") or "product"),
-                          registration_no=f"NS-CP-{now:%Y}-{seq:05d}-{ctx.instance.id}", registered_at=now)
+                          registration_no=f"NS-CP-{now:%Y}-{seq:05d}-{ctx.instance_id}", registered_at=now)
     ctx.session.add(product)
     ctx.session.flush()
-    audit.record(ctx.session, "product.registered", actor=ctx.actor, instance_id=ctx.instance.id, org_id=org.id,
+    audit.record(ctx.session, "product.registered", actor=ctx.actor, instance_id=ctx.instance_id, org_id=org.id,
                  payload={"registration_no": product.registration_no, "name": product.name})
     return {"registration_no": product.registration_no}
 
@@ -34,7 +34,7 @@ def record_import(ctx: ActionContext, params: dict[str, Any], data: dict[str, An
     """Art. 22: record that reviewed social data was imported for fused computation.
     Params: ``dataset`` (name), ``org`` (default the instance's). Returns the import number."""
     org = ctx.org(params)
-    number = f"NS-DR-{clock.now():%Y}-{ctx.instance.id:06d}"
-    audit.record(ctx.session, "social_data.imported", actor=ctx.actor, instance_id=ctx.instance.id, org_id=org.id,
+    number = f"NS-DR-{clock.now():%Y}-{ctx.instance_id or 0:06d}"
+    audit.record(ctx.session, "social_data.imported", actor=ctx.actor, instance_id=ctx.instance_id, org_id=org.id,
                  payload={"import_no": number, "dataset": params.get("dataset")})
     return {"import_no": number}

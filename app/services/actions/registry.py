@@ -19,15 +19,20 @@ class ActionContext:
     """What an action may use: the step's session (one transaction), instance and actor."""
 
     session: Session
-    instance: ProcessInstance
+    instance: ProcessInstance | None  # None when the calendar acts outside any process
     actor: User | None
+
+    @property
+    def instance_id(self) -> int | None:
+        return self.instance.id if self.instance is not None else None
 
     def org(self, params: dict[str, Any], name: str = "org") -> Organisation:
         """The organisation named by ``params[name]`` (an organisation code or id), or the
         instance's own. Raises EngineError when it does not exist."""
         ref = params.get(name)
         if ref in (None, ""):
-            org = self.session.get(Organisation, self.instance.org_id) if self.instance.org_id else None
+            org_id = self.instance.org_id if self.instance is not None else None
+            org = self.session.get(Organisation, org_id) if org_id else None
         elif isinstance(ref, int):
             org = self.session.get(Organisation, ref)
         else:
