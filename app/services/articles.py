@@ -56,3 +56,14 @@ def article_label(article: str, locale: str = "zh") -> str:
     n = article_number(article)
     zh, en = _TITLES[n]
     return f"Art. {n} {en}" if locale.startswith("en") else f"第{n}条 {zh}"
+
+
+# Chapters 3-6 (Art. 11-30) govern operation; these articles prescribe steps a process must
+# carry out. The others state principles, revenue sharing or liability.
+PRESCRIBES_STEPS: frozenset[int] = frozenset({11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 26, 27, 28, 29})
+
+
+def chapter(n: int) -> int:
+    """The chapter (1-8) that article ``n`` belongs to."""
+    bounds = [(1, 5), (6, 10), (11, 16), (17, 22), (23, 24), (25, 29), (30, 30), (31, 32)]
+    return next(i + 1 for i, (lo, hi) in enumerate(bounds) if lo <= n <= hi)

@@ -237,3 +237,22 @@ def open_tasks(session: Session, instance: ProcessInstance) -> list[HumanTask]:
             .order_by(HumanTask.created_at, HumanTask.id)
         ).scalars()
     )
+
+
+def progress(instance: ProcessInstance, history: list[AuditEvent], open_tasks: list[HumanTask]) -> dict[str, list[str]]:
+    """Element ids for the diagram: the steps done so far and those waiting now."""
+    done: list[str] = []
+    for event in history:
+        element = event.payload.get("element") if event.action in ("task.completed", "engine.step") else None
+        if element and element not in done:
+            done.append(element)
+    return {"done": done, "current": sorted({t.spec_id for t in open_tasks})}
+
+
+def diagram_source(instance: ProcessInstance) -> str:
+    """The BPMN XML of the instance's version (the file that defines its process)."""
+    sources = instance.definition.source
+    for name, xml in sources.items():
+        if name.endswith(".bpmn") and f'id="{instance.process_key}"' in xml:
+            return xml
+    return next(xml for name, xml in sources.items() if name.endswith(".bpmn"))

@@ -6,7 +6,7 @@ from flask import Flask
 
 
 def register_web(app: Flask) -> None:
-    from app.web import api, auth, errors, i18n, inbox, instances
+    from app.web import api, assets, auth, catalog, errors, i18n, inbox, instances
 
     errors.init_app(app)
     i18n.init_app(app)
@@ -14,4 +14,6 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(auth.bp)
     app.register_blueprint(inbox.bp)
     app.register_blueprint(instances.bp)
+    app.register_blueprint(catalog.bp)
+    app.register_blueprint(assets.bp)
     app.register_blueprint(api.bp)

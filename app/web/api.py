@@ -12,7 +12,8 @@ from jsonschema import Draft202012Validator
 from app.errors import AuthenticationError, FieldError, ValidationError
 from app.extensions import csrf, db
 from app.models import HumanTask, ProcessInstance, User
-from app.services import accounts, catalog, forms, processes, tasks
+from app.services import accounts, catalog, forms, grants, processes, tasks
+from app.services.clock import clock
 from app.web.openapi import document
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -220,11 +221,53 @@ def task_complete(task_id: str) -> Any:
     return jsonify({"task": task_json(task), "instance": instance_json(task.instance)})
 
 
+def catalog_json(i: Any) -> dict[str, Any]:
+    return {"id": i.id, "code": i.code, "name": i.name, "name_en": i.name_en, "description": i.description,
+            "classification": i.classification, "grade": i.grade,
+            "source_department": {"id": i.source_org.id, "code": i.source_org.code, "name": i.source_org.name}}
+
+
 @bp.get("/catalog")
 @token_required
 def catalog_list() -> Any:
-    items = [{"id": i.id, "code": i.code, "name": i.name, "name_en": i.name_en,
-              "classification": i.classification, "grade": i.grade,
-              "source_department": {"id": i.source_org.id, "code": i.source_org.code, "name": i.source_org.name}}
-             for i in catalog.list_items(db.session, classification=request.args.get("classification") or None)]
-    return jsonify({"items": items})
+    classification = request.args.get("classification") or None
+    if classification not in (None, "unconditional", "conditional", "not_open"):
+        raise ValidationError("bad query parameter", [FieldError("classification", "unknown classification")])
+    return jsonify({"items": [catalog_json(i) for i in catalog.list_items(db.session, classification=classification)]})
+
+
+@bp.post("/catalog")
+@token_required
+def catalog_create() -> Any:
+    item = catalog.create_item(db.session, me_user(), request.get_json(silent=True, force=True))
+    db.session.commit()
+    return jsonify(catalog_json(item)), 201
+
+
+@bp.patch("/catalog/<int:item_id>")
+@token_required
+def catalog_update(item_id: int) -> Any:
+    item = catalog.update_item(db.session, me_user(), item_id, request.get_json(silent=True, force=True))
+    db.session.commit()
+    return jsonify(catalog_json(item))
+
+
+def grant_json(g: Any) -> dict[str, Any]:
+    return {"id": g.id, "number": g.number, "org": g.organisation.code, "instance_id": g.instance_id,
+            "items": [i.code for i in g.items], "purpose": g.purpose, "fee_regime": g.fee_regime, "scope": g.scope,
+            "issued_at": g.issued_at.isoformat(), "expires_at": g.expires_at.isoformat(),
+            "suspended_at": g.suspended_at.isoformat() if g.suspended_at else None,
+            "revoked_at": g.revoked_at.isoformat() if g.revoked_at else None,
+            "status": g.status_at(clock.now())}
+
+
+@bp.get("/grants")
+@token_required
+def grant_list() -> Any:
+    return jsonify({"items": [grant_json(g) for g in grants.visible(db.session, me_user())]})
+
+
+@bp.get("/grants/<int:grant_id>")
+@token_required
+def grant_detail(grant_id: int) -> Any:
+    return jsonify(grant_json(grants.get(db.session, me_user(), grant_id)))

@@ -76,7 +76,9 @@ def _field(name: str, path: str, node: dict[str, Any], required: bool, locale: s
                 for k, n in item["properties"].items()
             ])
         return f
-    if kind == "array":
+    if kind == "array" and ui.get("widget") == "catalog":
+        f.widget = "catalog"  # options come from the catalogue, rendered by the template
+    elif kind == "array":
         f.widget = "checkboxes"
         f.options = _options(node.get("items", {}), locale)
     elif "enum" in node:

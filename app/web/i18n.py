@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask, has_request_context, request, session
 from flask_babel import format_datetime, get_locale
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from app.services import forms
@@ -59,9 +60,27 @@ def schema_for(form_key: str | None) -> dict[str, Any] | None:
     return registry.get(form_key) if form_key and form_key in registry.keys else None
 
 
+def classification_label(value: str) -> str:
+    labels = {"unconditional": (_("Unconditionally open")), "conditional": _("Conditionally open"),
+              "not_open": _("Not open")}
+    return labels.get(value, value)
+
+
+def catalog_items() -> list[Any]:
+    from app.extensions import db
+    from app.services import catalog
+
+    return catalog.list_items(db.session)
+
+
+def has_role(*roles: str) -> bool:
+    return bool(current_user.is_authenticated and current_user.roles & set(roles))
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.globals.update(
-        now_utc=clock.now, schema_for=schema_for,
+        now_utc=clock.now, schema_for=schema_for, classification_label=classification_label,
+        catalog_items=catalog_items, has_role=has_role,
         lang=lang, localized=localized, article_label=lambda a: article_label(a, lang()),
         role_label=lambda r: role_label(r, lang()), process_name=process_name, when=when,
     )

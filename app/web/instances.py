@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 
 from app.errors import ForbiddenError, ValidationError
 from app.extensions import db
-from app.services import definitions, forms, processes
+from app.services import coverage, definitions, forms, processes
 from app.web.auth import current
 from app.web.formdata import describe, parse
 from app.web.i18n import lang
@@ -71,6 +71,24 @@ def index() -> Any:
 @login_required
 def detail(instance_id: int) -> Any:
     instance = processes.get_instance(db.session, current(), instance_id)
-    return render_template("instance.html", instance=instance,
-                           open_tasks=processes.open_tasks(db.session, instance),
-                           history=processes.history(db.session, instance))
+    open_tasks = processes.open_tasks(db.session, instance)
+    history = processes.history(db.session, instance)
+    return render_template("instance.html", instance=instance, open_tasks=open_tasks, history=history,
+                           progress=processes.progress(instance, history, open_tasks))
+
+
+@bp.get("/instances/<int:instance_id>/diagram.bpmn")
+@login_required
+def diagram(instance_id: int) -> Any:
+    """The BPMN of the version this instance runs on (for the viewer)."""
+    instance = processes.get_instance(db.session, current(), instance_id)
+    xml = processes.diagram_source(instance)
+    return Response(xml, mimetype="application/xml", headers={"Cache-Control": "private, max-age=300"})
+
+
+@bp.get("/articles")
+@login_required
+def articles() -> Any:
+    rows = coverage.coverage(db.session)
+    missing = [r for r in rows if r.prescribes_steps and not r.implemented]
+    return render_template("articles.html", rows=rows, missing=missing)

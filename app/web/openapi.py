@@ -102,7 +102,27 @@ def document() -> dict[str, Any]:
                 "parameters": [{"name": "classification", "in": "query",
                                 "schema": {"type": "string", "enum": ["unconditional", "conditional", "not_open"]}}],
                 "responses": {"200": _resp("Catalogue", {"type": "object", "properties": {
-                    "items": {"type": "array", "items": ref("CatalogItem")}}}), **_errors(401)}}},
+                    "items": {"type": "array", "items": ref("CatalogItem")}}}), **_errors(401, 422)}},
+                "post": {
+                "summary": "Add a catalogue item (authority, or the item's source department)", "security": _SECURED,
+                "requestBody": _json_body(ref("CatalogItemInput")),
+                "responses": {"201": _resp("Created", ref("CatalogItem")), **_errors(400, 401, 403, 422)}}},
+            "/api/v1/catalog/{item_id}": {"patch": {
+                "summary": "Change a catalogue item (authority, or the item's source department)",
+                "security": _SECURED,
+                "parameters": [{"name": "item_id", "in": "path", "required": True,
+                                "schema": {"type": "integer", "minimum": 1}}],
+                "requestBody": _json_body(ref("CatalogItemInput")),
+                "responses": {"200": _resp("Changed", ref("CatalogItem")), **_errors(400, 401, 403, 404, 422)}}},
+            "/api/v1/grants": {"get": {
+                "summary": "Grants: a partner's own; all for the operator and the authority", "security": _SECURED,
+                "responses": {"200": _resp("Grants", {"type": "object", "properties": {
+                    "items": {"type": "array", "items": ref("Grant")}}}), **_errors(401, 403)}}},
+            "/api/v1/grants/{grant_id}": {"get": {
+                "summary": "One grant", "security": _SECURED,
+                "parameters": [{"name": "grant_id", "in": "path", "required": True,
+                                "schema": {"type": "integer", "minimum": 1}}],
+                "responses": {"200": _resp("Grant", ref("Grant")), **_errors(401, 404)}}},
         },
     }
 
@@ -137,6 +157,18 @@ def _schemas() -> dict[str, Any]:
             "outcome": nullable_str, "articles": {"type": "array", "items": {"type": "string"}},
             "open_tasks": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}},
             "history": {"type": "array", "items": {"type": "object"}}}},
+        "CatalogItemInput": {"type": "object", "additionalProperties": False, "properties": {
+            "code": {"type": "string", "pattern": "^[A-Z]{2,4}-[0-9]{3}$"}, "name": {"type": "string"},
+            "name_en": {"type": "string"}, "description": {"type": "string"}, "grade": {"type": "string"},
+            "classification": {"type": "string", "enum": ["unconditional", "conditional", "not_open"]},
+            "source_department": {"type": "string"}}},
+        "Grant": {"type": "object", "required": ["id", "number", "items", "status"], "properties": {
+            "id": {"type": "integer"}, "number": {"type": "string"}, "org": {"type": "string"},
+            "items": {"type": "array", "items": {"type": "string"}}, "purpose": {"type": "string"},
+            "fee_regime": {"type": "string", "enum": ["free", "paid"]}, "scope": {"type": "string"},
+            "issued_at": {"type": "string", "format": "date-time"}, "expires_at": {"type": "string", "format": "date-time"},
+            "suspended_at": {"type": ["string", "null"]}, "revoked_at": {"type": ["string", "null"]},
+            "status": {"type": "string", "enum": ["active", "expired", "revoked", "suspended"]}}},
         "CatalogItem": {"type": "object", "required": ["id", "code", "name", "classification"], "properties": {
             "id": {"type": "integer"}, "code": {"type": "string"}, "name": {"type": "string"},
             "name_en": {"type": "string"}, "grade": {"type": "string"},
