@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.errors import FieldError, ValidationError
-from app.models import CatalogItem, User
+from app.models import CatalogItem, Organisation, User
 
 # The standing members of the joint meeting (Art. 20); the source departments of the items
 # requested join them.
@@ -24,9 +24,34 @@ JOINT_MEETING_THIRD_PARTY = "third_party"
 
 def prepare(session: Session, user: User, process_key: str, data: dict[str, Any]) -> dict[str, Any]:
     """Extra start data for ``process_key``; raises ValidationError naming what is refused."""
+    extra: dict[str, Any] = {"initiator_roles": sorted(user.roles)}
     if process_key == "data_authorization":
-        return _data_authorization(session, data)
-    return {}
+        extra.update(_data_authorization(session, data))
+    elif process_key == "agreement_termination":
+        extra["operator_org"] = _operator_code(session)
+    elif process_key == "rectification":
+        _check_rectification_target(session, data)
+    return extra
+
+
+def _operator_code(session: Session) -> str | None:
+    return session.execute(
+        select(Organisation.code).where(Organisation.kind == "operator", Organisation.status == "active").limit(1)
+    ).scalar_one_or_none()
+
+
+def _check_rectification_target(session: Session, data: dict[str, Any]) -> None:
+    """Art. 27(3), 26: an order is addressed to an active partner or the operator."""
+    target = session.execute(
+        select(Organisation).where(Organisation.code == str(data.get("target_org") or ""))
+    ).scalar_one_or_none()
+    if target is None or target.status != "active" or target.kind not in ("partner", "operator"):
+        raise ValidationError(_("Some fields need attention."), [FieldError(
+            "target_org", _("Name an active partner or the operator."))])
+    kind = data.get("target_kind")
+    if kind is not None and kind != target.kind:
+        raise ValidationError(_("Some fields need attention."), [FieldError(
+            "target_kind", _("Does not match the organisation named."))])
 
 
 def _data_authorization(session: Session, data: dict[str, Any]) -> dict[str, Any]:
