@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.models.accounts import User
+from app.models.accounts import Organisation, User
 from app.models.base import Base, JSONType, UTCDateTime, utcnow
 
 INSTANCE_STATUSES = ("running", "completed", "cancelled", "error")
@@ -94,3 +94,4 @@ class HumanTask(Base):
 
     instance: Mapped[ProcessInstance] = relationship(lazy="joined")
     assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id], lazy="selectin")
+    candidate_org: Mapped[Organisation | None] = relationship(foreign_keys=[candidate_org_id], lazy="selectin")

@@ -146,7 +146,7 @@ def _schemas() -> dict[str, Any]:
         "Task": {"type": "object", "required": ["id", "instance_id", "process_key", "title", "role"], "properties": {
             "id": {"type": "string"}, "instance_id": {"type": "integer"}, "process_key": {"type": "string"},
             "element": {"type": "string"}, "title": {"type": "string"}, "role": {"type": "string"},
-            "assignee": nullable_str, "status": {"type": "string", "enum": ["open", "completed", "cancelled"]},
+            "organisation": nullable_str, "assignee": nullable_str, "status": {"type": "string", "enum": ["open", "completed", "cancelled"]},
             "form_key": nullable_str, "articles": {"type": "array", "items": {"type": "string"}},
             "due_at": {"type": ["string", "null"], "format": "date-time"},
             "form": {"type": ["object", "null"]}, "context": {"type": "object"}}},
