@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import FieldError, ValidationError
 from app.models import CatalogItem, Organisation, User
+from app.services.clock import clock
 
 # The standing members of the joint meeting (Art. 20); the source departments of the items
 # requested join them.
@@ -30,8 +31,27 @@ def prepare(session: Session, user: User, process_key: str, data: dict[str, Any]
     elif process_key == "agreement_termination":
         extra["operator_org"] = _operator_code(session)
     elif process_key == "rectification":
-        _check_rectification_target(session, data)
+        _check_rectification(session, user, data)
+    elif process_key == "security_incident":
+        _check_items(session, data.get("affected_items") or [], "affected_items")
     return extra
+
+
+def system_extra(session: Session, process_key: str) -> dict[str, Any]:
+    """Extra start data for a process the platform starts by itself."""
+    if process_key == "agreement_termination":
+        return {"operator_org": _operator_code(session)}
+    return {}
+
+
+def _check_items(session: Session, codes: list[Any], field: str) -> dict[str, CatalogItem]:
+    wanted = [str(c) for c in codes]
+    items = {i.code: i for i in session.execute(select(CatalogItem).where(CatalogItem.code.in_(wanted))).scalars()}
+    unknown = [c for c in wanted if c not in items]
+    if unknown:
+        raise ValidationError(_("Some fields need attention."), [
+            FieldError(field, _("Unknown catalogue item: %(items)s", items=", ".join(unknown)))])
+    return items
 
 
 def _operator_code(session: Session) -> str | None:
@@ -40,8 +60,9 @@ def _operator_code(session: Session) -> str | None:
     ).scalar_one_or_none()
 
 
-def _check_rectification_target(session: Session, data: dict[str, Any]) -> None:
-    """Art. 27(3), 26: an order is addressed to an active partner or the operator."""
+def _check_rectification(session: Session, user: User, data: dict[str, Any]) -> None:
+    """Art. 27(3), 26: an order is addressed to an active partner or the operator (not by the
+    operator to itself) and its deadline is not in the past."""
     target = session.execute(
         select(Organisation).where(Organisation.code == str(data.get("target_org") or ""))
     ).scalar_one_or_none()
@@ -52,15 +73,18 @@ def _check_rectification_target(session: Session, data: dict[str, Any]) -> None:
     if kind is not None and kind != target.kind:
         raise ValidationError(_("Some fields need attention."), [FieldError(
             "target_kind", _("Does not match the organisation named."))])
+    if target.id == user.org_id:
+        raise ValidationError(_("Some fields need attention."), [FieldError(
+            "target_kind", _("An organisation cannot order its own rectification."))])
+    deadline = str(data.get("deadline") or "")
+    if deadline and deadline < clock.now().date().isoformat():
+        raise ValidationError(_("Some fields need attention."), [FieldError(
+            "deadline", _("The deadline cannot be in the past."))])
 
 
 def _data_authorization(session: Session, data: dict[str, Any]) -> dict[str, Any]:
     codes = [str(c) for c in data.get("catalog_items") or []]
-    items = {i.code: i for i in session.execute(select(CatalogItem).where(CatalogItem.code.in_(codes))).scalars()}
-    unknown = [c for c in codes if c not in items]
-    if unknown:
-        raise ValidationError(_("Some fields need attention."), [
-            FieldError("catalog_items", _("Unknown catalogue item: %(items)s", items=", ".join(unknown)))])
+    items = _check_items(session, codes, "catalog_items")
     refused = [items[c] for c in codes if items[c].classification == "not_open"]
     if refused:
         names = "、".join(f"{i.name}（{i.code}）" for i in refused)

@@ -70,7 +70,8 @@ def start_system(session: Session, process_key: str, org: Organisation, data: di
     """Start ``process_key`` for ``org`` on the platform's own initiative (a calendar rule, a
     follow-up of another process): no start roles, no start form."""
     definition = definitions.latest(session, process_key)
-    start_data = {"application": data, "org_id": org.id, "initiator": "system"}
+    start_data = {"application": data, "org_id": org.id, "initiator": "system", "initiator_roles": [],
+                  **intake.system_extra(session, process_key)}
     return _create(session, definition, None, org, start_data, org.name)
 
 
@@ -94,9 +95,6 @@ def _create(session: Session, definition: ProcessDefinition, user: User | None, 
     session.add(instance)
     session.flush()
     instance.business_key = f"{_prefix(definition.process_key)}-{now:%Y}-{instance.id:06d}"
-    result = engine.start_instance(
-        definition.spec_json, start_data, actions=actions.bind(session, instance, user), now=now
-    )
     audit.record(
         session,
         "instance.started",
@@ -105,6 +103,9 @@ def _create(session: Session, definition: ProcessDefinition, user: User | None, 
         org_id=org.id,
         payload={"process_key": definition.process_key, "version": definition.version,
                  "business_key": instance.business_key},
+    )
+    result = engine.start_instance(
+        definition.spec_json, start_data, actions=actions.bind(session, instance, user), now=now
     )
     apply_result(session, instance, result, actor=user)
     return instance

@@ -18,10 +18,6 @@ from app.services.clock import clock
 from tests.helpers import complete, open_elements, open_task, org, user
 
 WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
-NEEDS_PARTNER_EXIT = pytest.mark.xfail(
-    not (WORKFLOWS / "partner_exit.bpmn").exists(), reason="needs partner_exit.bpmn", strict=True)
-NEEDS_AGREEMENT_TERMINATION = pytest.mark.xfail(
-    not (WORKFLOWS / "agreement_termination.bpmn").exists(), reason="needs agreement_termination.bpmn", strict=True)
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # 2026-03-02 09:00 Beijing time
 DEADLINE = "2026-03-16"
@@ -137,7 +133,6 @@ def test_returned_correction_keeps_the_original_deadline(session):
         .order_by(HumanTask.completed_at)).scalars()] == ["return", "approve"]
 
 
-@NEEDS_PARTNER_EXIT
 def test_correction_returned_after_the_deadline_is_missed_at_once(session):
     instance = start(session)
     clock.set(T0 + timedelta(days=13))
@@ -153,7 +148,6 @@ def test_correction_returned_after_the_deadline_is_missed_at_once(session):
     assert len(instances_of(session, "partner_exit", "partner_a")) == 1
 
 
-@NEEDS_PARTNER_EXIT
 def test_missed_deadline_starts_partner_exit_once(app, session):
     instance = start(session)
     iid = instance.id
@@ -187,7 +181,6 @@ def test_missed_deadline_starts_partner_exit_once(app, session):
     assert instances_of(session, "partner_exit", "partner_b") == []
 
 
-@NEEDS_AGREEMENT_TERMINATION
 def test_operator_missing_its_deadline_starts_agreement_termination(session):
     instance = start(session, title="运营平台日志留存不足整改", target_kind="operator", target_org="operator",
                      articles_violated=["Art. 16", "Art. 26"])
@@ -257,25 +250,21 @@ def test_order_to_the_operator_goes_to_the_operator_and_the_authority_verifies(s
     assert instance.outcome == "corrected"
 
 
-def test_operator_orders_a_partner_to_correct(session):
+def test_an_order_issued_by_the_operator_goes_to_the_partner_and_the_operator_verifies(session):
     instance = start(session, "operator")
     assert instance.org_id == org(session, "operator").id
+    assert instance.data["issuer_role"] == "operator"
     assert [t.spec_id for t in tasks.inbox(session, user(session, "partner_a")).items] == ["report_correction"]
     assert tasks.inbox(session, user(session, "partner_b")).total == 0
     complete(session, "partner_a", "report_correction", instance, correction())
-    # Without the starter's roles the verifier falls back to the authority.
-    complete(session, "authority", "verify_correction", instance, verdict())
+    verify = open_task(session, "operator", "verify_correction", instance)
+    assert verify.role == "operator"
+    with pytest.raises(ForbiddenError):  # the authority oversees but did not issue this order
+        tasks.complete(session, user(session, "authority"), verify.id, verdict())
+    session.rollback()
+    complete(session, "operator", "verify_correction", instance, verdict())
     session.refresh(instance)
     assert instance.outcome == "corrected"
-
-
-@pytest.mark.xfail(reason="needs host: processes.start passes initiator_roles in the start data", strict=True)
-def test_an_order_issued_by_the_operator_is_verified_by_the_operator(session):
-    instance = start(session, "operator")
-    complete(session, "partner_a", "report_correction", instance, correction())
-    verify = session.execute(select(HumanTask).where(
-        HumanTask.instance_id == instance.id, HumanTask.spec_id == "verify_correction")).scalar_one()
-    assert verify.role == "operator"
 
 
 # --------------------------------------------------------------------------- refusals
@@ -332,22 +321,17 @@ def _refused_at_intake(session, field: str, **overrides: Any) -> None:
         ProcessInstance.process_key == "rectification")).scalar_one() == 0
 
 
-@pytest.mark.xfail(reason="needs host: intake.prepare for rectification checks target_org is an organisation",
-                   strict=True)
 def test_unknown_target_organisation_is_refused_at_intake(session):
     _refused_at_intake(session, "target_org", target_org="nobody")
 
 
-@pytest.mark.xfail(reason="needs host: intake.prepare for rectification checks target_org is an active partner "
-                          "(target_kind partner) or the active operator (target_kind operator)", strict=True)
 def test_target_must_be_an_active_partner_or_the_operator(session):
     _refused_at_intake(session, "target_org", target_org="applicant")  # a pending partner
-    _refused_at_intake(session, "target_org", target_kind="operator", target_org="partner_a")
-    _refused_at_intake(session, "target_org", target_kind="partner", target_org="operator")
+    _refused_at_intake(session, "target_org", target_org="authority")
+    _refused_at_intake(session, "target_kind", target_kind="operator", target_org="partner_a")
+    _refused_at_intake(session, "target_kind", target_kind="partner", target_org="operator")
 
 
-@pytest.mark.xfail(reason="needs host: intake.prepare for rectification refuses an operator ordering itself",
-                   strict=True)
 def test_the_operator_cannot_order_itself(session):
     clock.set(T0)
     with pytest.raises(ValidationError) as caught:
@@ -357,7 +341,5 @@ def test_the_operator_cannot_order_itself(session):
     assert "target_kind" in {e.field for e in caught.value.errors}
 
 
-@pytest.mark.xfail(reason="needs host: intake.prepare for rectification refuses a deadline before today",
-                   strict=True)
 def test_a_deadline_in_the_past_is_refused_at_intake(session):
     _refused_at_intake(session, "deadline", deadline="2026-03-01")

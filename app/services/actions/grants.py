@@ -16,14 +16,14 @@ from app.services.clock import clock
 DEFAULT_GRANT_DAYS = 365
 
 
-def _items(ctx: ActionContext, codes: Any) -> list[CatalogItem]:
+def _items(ctx: ActionContext, codes: Any, *, grantable: bool = True) -> list[CatalogItem]:
     if not isinstance(codes, list | tuple) or not codes:
         raise EngineError("parameter 'items' must be a non-empty list of catalogue codes")
     items = ctx.session.execute(select(CatalogItem).where(CatalogItem.code.in_([str(c) for c in codes]))).scalars().all()
     missing = sorted(set(map(str, codes)) - {i.code for i in items})
     if missing:
         raise EngineError(f"unknown catalogue items: {', '.join(missing)}")
-    if any(i.classification == "not_open" for i in items):
+    if grantable and any(i.classification == "not_open" for i in items):
         raise EngineError("not_open items are never granted (Art. 2)")
     return list(items)
 
@@ -81,7 +81,7 @@ def revoke_grants(ctx: ActionContext, params: dict[str, Any], data: dict[str, An
 
 
 def _grants_with(ctx: ActionContext, codes: Any) -> list[Grant]:
-    items = {i.id for i in _items(ctx, codes)}
+    items = {i.id for i in _items(ctx, codes, grantable=False)}
     grants = ctx.session.execute(select(Grant).where(Grant.revoked_at.is_(None))).scalars().all()
     return [g for g in grants if items & {i.id for i in g.items}]
 
@@ -101,8 +101,14 @@ def suspend_grants(ctx: ActionContext, params: dict[str, Any], data: dict[str, A
 
 @action("resume_grants")
 def resume_grants(ctx: ActionContext, params: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
-    """Lift the suspension of the grants that include one of ``items`` (codes)."""
-    resumed = [g for g in _grants_with(ctx, params.get("items")) if g.suspended_at is not None]
+    """Lift the suspension of the grants that include one of ``items`` (codes); with ``grants``
+    (grant numbers, e.g. what suspend_grants returned) only those, so that another open
+    incident's suspensions stay."""
+    candidates = _grants_with(ctx, params.get("items"))
+    if params.get("grants") is not None:
+        wanted = {str(n) for n in params["grants"]}
+        candidates = [g for g in candidates if g.number in wanted]
+    resumed = [g for g in candidates if g.suspended_at is not None]
     for grant in resumed:
         grant.suspended_at = None
         audit.record(ctx.session, "grant.resumed", actor=ctx.actor, instance_id=ctx.instance_id,
