@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -84,15 +85,23 @@ def deploy(
 
 
 def deploy_directory(session: Session, folder: Path, *, actor: User | None = None) -> list[tuple[ProcessDefinition, bool]]:
-    """Deploy every ``*.bpmn`` in ``folder`` with all ``*.dmn`` beside it."""
-    dmn = {p.name: p.read_bytes() for p in sorted(folder.glob("*.dmn"))}
+    """Deploy every ``*.bpmn`` in ``folder``, each with the ``*.dmn`` files whose decisions it
+    calls (so a changed decision table versions only the processes that use it)."""
+    decisions = {p.name: (set(_DECISION_ID.findall(p.read_text(encoding="utf-8"))), p.read_bytes())
+                 for p in sorted(folder.glob("*.dmn"))}
     results = []
     for path in sorted(folder.glob("*.bpmn")):
+        called = {a or b for a, b in _CALLED_DECISION.findall(path.read_text(encoding="utf-8"))}
+        dmn = {name: content for name, (ids, content) in decisions.items() if ids & called}
         try:
             results.append(deploy(session, {path.name: path.read_bytes(), **dmn}, actor=actor))
         except DefinitionError as exc:
             raise DefinitionError(f"{path.name}: {exc.message}", exc.errors) from exc
     return results
+
+
+_DECISION_ID = re.compile(r"<(?:\w+:)?decision\s[^>]*\bid=\"([^\"]+)\"")
+_CALLED_DECISION = re.compile(r"calledDecisionId>\s*([^<\s]+)\s*<|calledDecisionId=\"([^\"]+)\"")
 
 
 def _meta(info: Any) -> dict[str, Any]:

@@ -50,6 +50,8 @@ def start_refusal(session: Session, user: User, process_key: str) -> str | None:
         return None
     if process_key == "agreement_renewal":
         return _renewal_refusal(session, user)
+    if process_key == "agreement_termination":
+        return _termination_refusal(session)
     if "partner" in user.roles and not user.roles - {"partner"} and org.status != "active":
         return _("Your organisation is not an active partner yet.")
     if process_key == "partner_exit" and _running(session, process_key, org.id):
@@ -72,4 +74,20 @@ def _renewal_refusal(session: Session, user: User) -> str | None:
                  number=agreement.number)
     if _running(session, "agreement_renewal", user.org_id):
         return _("A renewal is already in progress.")
+    return None
+
+
+def _termination_refusal(session: Session) -> str | None:
+    """Art. 16: there must be an operation agreement in force, and no termination under way."""
+    active = session.execute(
+        select(Agreement.id).where(Agreement.kind == "operation", Agreement.status == "active").limit(1)
+    ).scalar_one_or_none()
+    if active is None:
+        return _("No operation agreement is in force; there is nothing to terminate.")
+    running = session.execute(
+        select(ProcessInstance.id).where(ProcessInstance.process_key == "agreement_termination",
+                                         ProcessInstance.status == "running").limit(1)
+    ).scalar_one_or_none()
+    if running is not None:
+        return _("A termination is already in progress.")
     return None

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.errors import FieldError, ValidationError
-from app.models import CatalogItem, Organisation, User
+from app.models import CatalogItem, Grant, Organisation, User
 from app.services.clock import clock
 
 # The standing members of the joint meeting (Art. 20); the source departments of the items
@@ -34,7 +34,26 @@ def prepare(session: Session, user: User, process_key: str, data: dict[str, Any]
         _check_rectification(session, user, data)
     elif process_key == "security_incident":
         _check_items(session, data.get("affected_items") or [], "affected_items")
+    elif process_key == "product_review":
+        _check_granted(session, user, data.get("data_used") or [], "data_used")
     return extra
+
+
+def _check_granted(session: Session, user: User, codes: list[Any], field: str) -> None:
+    """Art. 21, 27(1): a product may use only data the partner holds a live grant for."""
+    _check_items(session, codes, field)
+    now = clock.now()
+    granted = {
+        item.code
+        for grant in session.execute(
+            select(Grant).where(Grant.org_id == user.org_id, Grant.revoked_at.is_(None), Grant.expires_at > now)
+        ).scalars()
+        for item in grant.items
+    }
+    missing = [str(c) for c in codes if str(c) not in granted]
+    if missing:
+        raise ValidationError(_("Some fields need attention."), [FieldError(
+            field, _("Your organisation holds no grant for: %(items)s (Art. 21, 27)", items=", ".join(missing)))])
 
 
 def system_extra(session: Session, process_key: str) -> dict[str, Any]:
@@ -85,6 +104,9 @@ def _check_rectification(session: Session, user: User, data: dict[str, Any]) -> 
 def _data_authorization(session: Session, data: dict[str, Any]) -> dict[str, Any]:
     codes = [str(c) for c in data.get("catalog_items") or []]
     items = _check_items(session, codes, "catalog_items")
+    if data.get("requested_until") and str(data["requested_until"]) <= clock.now().date().isoformat():
+        raise ValidationError(_("Some fields need attention."), [FieldError(
+            "requested_until", _("The date must be in the future."))])
     refused = [items[c] for c in codes if items[c].classification == "not_open"]
     if refused:
         names = "、".join(f"{i.name}（{i.code}）" for i in refused)

@@ -96,17 +96,30 @@ def record_agreement(ctx: ActionContext, params: dict[str, Any], data: dict[str,
 
 @action("activate_operator")
 def activate_operator(ctx: ActionContext, params: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
-    """Art. 14: the approved applicant becomes the authorized operator (one legal entity: a
-    previous operator becomes inactive) and its users take the operator role."""
+    """Art. 14: the approved applicant becomes the authorized operator and its users take the
+    operator role. There is one operator (Art. 3(4)): a previous one becomes inactive, its
+    users lose the role and its operation agreement ends (logs kept, Art. 16)."""
     org = ctx.org(params)
     for previous in ctx.session.execute(
-        select(Organisation).where(Organisation.kind == "operator", Organisation.id != org.id)
-    ).scalars():
+        select(Organisation).where(Organisation.kind == "operator", Organisation.id != org.id,
+                                   Organisation.status == "active")
+    ).scalars().all():
         previous.status = "inactive"
+        for membership in ctx.session.execute(
+            select(RoleMembership).join(User, User.id == RoleMembership.user_id)
+            .where(User.org_id == previous.id, RoleMembership.role == "operator")
+        ).scalars().all():
+            ctx.session.delete(membership)
+        for agreement in ctx.session.execute(
+            select(Agreement).where(Agreement.org_id == previous.id, Agreement.kind == "operation",
+                                    Agreement.status == "active")
+        ).scalars().all():
+            end_agreement(ctx, agreement, f"superseded: {org.code} became the operator")
     org.kind, org.status, org.activated_at = "operator", "active", clock.now()
     for user in ctx.session.execute(select(User).where(User.org_id == org.id)).scalars():
         if "operator" not in user.roles:
-            ctx.session.add(RoleMembership(user_id=user.id, role="operator"))
+            user.role_rows.append(RoleMembership(role="operator"))
+    ctx.session.flush()
     audit.record(ctx.session, "organisation.operator_activated", actor=ctx.actor, instance_id=ctx.instance_id,
                  org_id=org.id, payload={"organisation": org.code})
     return {"org": org.code, "status": "active"}

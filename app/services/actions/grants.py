@@ -32,16 +32,18 @@ def _items(ctx: ActionContext, codes: Any, *, grantable: bool = True) -> list[Ca
 def issue_grant(ctx: ActionContext, params: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
     """Issue the data resources (Art. 20): a grant of ``items`` (codes) to the organisation for
     ``purpose`` under ``fee_regime``, with ``scope``; it expires on ``expires_on`` (default one
-    year) and never after the partner's service agreement (minimum necessary, Art. 27(1))."""
+    year) and never after its service agreement (``agreement_no``, default the partner's
+    latest), the minimum necessary of Art. 27(1)."""
     org = ctx.org(params)
     items = _items(ctx, params.get("items"))
     now = clock.now()
     expires = datetime.combine(as_date(params["expires_on"], "expires_on"), time(23, 59, 59), UTC) \
         if params.get("expires_on") else now + timedelta(days=DEFAULT_GRANT_DAYS)
-    agreement = ctx.session.execute(
-        select(Agreement).where(Agreement.org_id == org.id, Agreement.kind == "service", Agreement.status == "active")
-        .order_by(Agreement.valid_until.desc()).limit(1)
-    ).scalar_one_or_none()
+    query = select(Agreement).where(Agreement.org_id == org.id, Agreement.kind == "service",
+                                    Agreement.status == "active")
+    if params.get("agreement_no"):  # the request's own service agreement
+        query = query.where(Agreement.number == str(params["agreement_no"]))
+    agreement = ctx.session.execute(query.order_by(Agreement.valid_until.desc()).limit(1)).scalar_one_or_none()
     if agreement is not None:
         expires = min(expires, datetime.combine(agreement.valid_until, time(23, 59, 59), UTC))
     seq = (ctx.session.execute(select(func.count(Grant.id))).scalar_one() or 0) + 1
