@@ -58,9 +58,10 @@ def article_label(article: str, locale: str = "zh") -> str:
     return f"Art. {n} {en}" if locale.startswith("en") else f"第{n}条 {zh}"
 
 
-# Chapters 3-6 (Art. 11-30) govern operation; these articles prescribe steps a process must
-# carry out. The others state principles, revenue sharing or liability.
-PRESCRIBES_STEPS: frozenset[int] = frozenset({11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 26, 27, 28, 29})
+# Chapters 3-6 (Art. 11-29) govern operation; these articles prescribe steps a process must
+# carry out. The others state principles, an overview (Art. 17 lists the procedures that the
+# following articles prescribe), revenue sharing (Art. 24) or liability.
+PRESCRIBES_STEPS: frozenset[int] = frozenset({11, 12, 13, 14, 15, 16, 18, 19, 20, 21, 22, 23, 26, 27, 28, 29})
 
 
 def chapter(n: int) -> int:
