@@ -5,9 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(python3-venv nodejs npm)
+# WeasyPrint renders the PDFs with Pango and a CJK font; without libharfbuzz-subset0 it falls
+# back to a path 10-40x slower.
+APT_PACKAGES=(python3-venv nodejs npm libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk)
 # The browser tests drive Debian's Chromium (never a downloaded browser build).
-[ "${1:-}" = "--test" ] && APT_PACKAGES+=(chromium fonts-noto-cjk)
+[ "${1:-}" = "--test" ] && APT_PACKAGES+=(chromium poppler-utils)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
