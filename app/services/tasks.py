@@ -92,13 +92,20 @@ def get_task(session: Session, user: User, task_id: str) -> HumanTask:
     raise NotFoundError(f"no task {task_id}")
 
 
-def claim(session: Session, user: User, task_id: str) -> HumanTask:
-    """Assign an open task to the user. Raises NotFoundError, TaskNotReadyError, ConflictError."""
+def _open_task_locked(session: Session, user: User, task_id: str) -> tuple[HumanTask, ProcessInstance]:
+    """The task, re-read after locking its instance, so that concurrent actions queue and
+    see each other. Raises NotFoundError, ForbiddenError, TaskNotReadyError."""
     task = get_task(session, user, task_id)
-    _lock_instance(session, task.instance_id)
+    instance = _lock_instance(session, task.instance_id)
     session.refresh(task)
     if task.status != "open":
-        raise TaskNotReadyError(_("The task is no longer open."))
+        raise TaskNotReadyError(_("The task has already been completed or withdrawn."))
+    return task, instance
+
+
+def claim(session: Session, user: User, task_id: str) -> HumanTask:
+    """Assign an open task to the user. Raises NotFoundError, TaskNotReadyError, ConflictError."""
+    task, _instance = _open_task_locked(session, user, task_id)
     if task.assignee_id not in (None, user.id):
         raise ConflictError(_("Someone else has claimed this task."))
     if task.assignee_id != user.id:
@@ -111,11 +118,7 @@ def claim(session: Session, user: User, task_id: str) -> HumanTask:
 
 def unclaim(session: Session, user: User, task_id: str) -> HumanTask:
     """Give a claimed task back to the role. Raises NotFoundError, ConflictError."""
-    task = get_task(session, user, task_id)
-    _lock_instance(session, task.instance_id)
-    session.refresh(task)
-    if task.status != "open":
-        raise TaskNotReadyError(_("The task is no longer open."))
+    task, _instance = _open_task_locked(session, user, task_id)
     if task.assignee_id != user.id:
         raise ConflictError(_("Only the user who claimed the task can release it."))
     task.assignee = None
@@ -132,11 +135,7 @@ def complete(session: Session, user: User, task_id: str, data: Any) -> HumanTask
     Raises NotFoundError (not visible), TaskNotReadyError / ConflictError (already done,
     claimed by another, changed meanwhile), ValidationError (field errors), EngineError.
     """
-    task = get_task(session, user, task_id)
-    instance = _lock_instance(session, task.instance_id)
-    session.refresh(task)
-    if task.status != "open":
-        raise TaskNotReadyError(_("The task has already been completed or withdrawn."))
+    task, instance = _open_task_locked(session, user, task_id)
     if task.assignee_id not in (None, user.id):
         raise ConflictError(_("Someone else has claimed this task."))
     if task.form_key:
