@@ -4,7 +4,6 @@ deadline timer, task routing to the party ordered to correct, and the refusals."
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,8 +15,6 @@ from app.models import AuditEvent, HumanTask, ProcessInstance
 from app.services import processes, tasks, timers
 from app.services.clock import clock
 from tests.helpers import complete, open_elements, open_task, org, user
-
-WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # 2026-03-02 09:00 Beijing time
 DEADLINE = "2026-03-16"
