@@ -17,6 +17,11 @@ stops start-up with a message naming the variable.
 | GRANTFLOW_TOKEN_TTL_HOURS | 12 | lifetime of API bearer tokens |
 | GRANTFLOW_MAX_CONTENT_LENGTH | 5242880 | largest accepted request body, bytes |
 | GRANTFLOW_LOGIN_MAX_FAILURES | 5 | failed logins in 15 minutes before an account is throttled |
+| GRANTFLOW_FILES_DIR | <instance>/files | the document file store (content-addressed PDFs and their previews) |
+| GRANTFLOW_SIGNING_KEY | (none) | PEM private key that signs every document; with GRANTFLOW_SIGNING_CERT |
+| GRANTFLOW_SIGNING_CERT | (none) | PEM certificate of that key; when neither is set, a self-signed demo pair is created once under <instance>/signing/ |
+| GRANTFLOW_SIGNING_KEY_PASSWORD | (none) | passphrase of GRANTFLOW_SIGNING_KEY, if it is encrypted |
+| GRANTFLOW_PUBLIC_URL | http://<host>:<port> | address printed in documents' QR codes (the verification page lives under it) |
 """
 
 from __future__ import annotations
@@ -49,6 +54,11 @@ class Settings:
     max_content_length: int = 5 * 1024 * 1024
     login_max_failures: int = 5
     testing: bool = False
+    files_dir: Path | None = None  # None: <instance_path>/files
+    signing_key: Path | None = None
+    signing_cert: Path | None = None
+    signing_key_password: str | None = None
+    public_url: str = ""  # "": http://<host>:<port>
 
 
 def _bool(env: dict[str, str], name: str, default: bool) -> bool:
@@ -88,6 +98,24 @@ def _secret_key(env: dict[str, str], instance_path: Path) -> str:
     return key
 
 
+def _signing_pair(env: dict[str, str]) -> tuple[Path | None, Path | None]:
+    key, cert = env.get("GRANTFLOW_SIGNING_KEY") or None, env.get("GRANTFLOW_SIGNING_CERT") or None
+    if bool(key) != bool(cert):
+        raise SettingsError("GRANTFLOW_SIGNING_KEY and GRANTFLOW_SIGNING_CERT must be set together")
+    paths = (Path(key).resolve() if key else None, Path(cert).resolve() if cert else None)
+    for name, path in zip(("GRANTFLOW_SIGNING_KEY", "GRANTFLOW_SIGNING_CERT"), paths, strict=True):
+        if path is not None and not path.is_file():
+            raise SettingsError(f"{name} names {str(path)!r}, which is not a readable file")
+    return paths
+
+
+def _public_url(env: dict[str, str]) -> str:
+    raw = (env.get("GRANTFLOW_PUBLIC_URL") or "").rstrip("/")
+    if raw and not raw.startswith(("http://", "https://")):
+        raise SettingsError(f"GRANTFLOW_PUBLIC_URL must start with http:// or https://, not {raw!r}")
+    return raw
+
+
 def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Settings:
     """Read settings from ``env`` (default: the process environment), then apply overrides.
 
@@ -100,6 +128,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         raise SettingsError(
             f"GRANTFLOW_DATABASE_URL must be a sqlite:// or postgresql+psycopg:// URL, not {database_url!r}"
         )
+    signing_key, signing_cert = _signing_pair(env)
     values: dict[str, object] = {
         "database_url": database_url,
         "instance_path": instance_path,
@@ -114,6 +143,12 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         "token_ttl_hours": _int(env, "GRANTFLOW_TOKEN_TTL_HOURS", 12),
         "max_content_length": _int(env, "GRANTFLOW_MAX_CONTENT_LENGTH", 5 * 1024 * 1024),
         "login_max_failures": _int(env, "GRANTFLOW_LOGIN_MAX_FAILURES", 5),
+        # None means <instance_path>/files, resolved where used (instance_path may be overridden)
+        "files_dir": Path(env["GRANTFLOW_FILES_DIR"]).resolve() if env.get("GRANTFLOW_FILES_DIR") else None,
+        "signing_key": signing_key,
+        "signing_cert": signing_cert,
+        "signing_key_password": env.get("GRANTFLOW_SIGNING_KEY_PASSWORD") or None,
+        "public_url": _public_url(env),
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -20,29 +20,36 @@ BPMN conventions (Spiff flavour, namespace ``http://spiffworkflow.org/bpmn/schem
   expressions, so ISO values are quoted: ``<bpmn:timeDuration>"P5D"</bpmn:timeDuration>``.
 """
 
+from app.engine.migration import migrate_instance, preview_migration
 from app.engine.parser import compile_definition
 from app.engine.runtime import complete_task, evaluate, fire_timers, start_instance
 from app.engine.sandbox import check_expression
 from app.engine.types import (
     STATE_VERSION,
+    MigrationPreview,
     ProcessInfo,
     ReadyTask,
     RunResult,
     StepRecord,
+    TaskMapping,
     TaskMeta,
 )
 
 __all__ = [
     "STATE_VERSION",
+    "MigrationPreview",
     "ProcessInfo",
     "ReadyTask",
     "RunResult",
     "StepRecord",
+    "TaskMapping",
     "TaskMeta",
     "check_expression",
     "compile_definition",
     "complete_task",
     "evaluate",
     "fire_timers",
+    "migrate_instance",
+    "preview_migration",
     "start_instance",
 ]

@@ -85,3 +85,23 @@ class RunResult:
     data: dict[str, Any]  # the workflow's data (on completion: the final data)
     next_timer_at: datetime | None  # earliest pending timer, timezone-aware UTC
     steps: list[StepRecord] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TaskMapping:
+    """How one open task of an instance maps to another version of its process."""
+
+    element: str  # BPMN element id in the instance's current version
+    title: str
+    state: str  # the engine state name: READY, WAITING (events, joins), STARTED (sub-processes)
+    maps_to: str | None  # the element id in the new version; None when it cannot map
+    reason: str | None = None  # why it cannot map
+
+
+@dataclass(frozen=True)
+class MigrationPreview:
+    """Whether an instance can move to another version, and how its open tasks map."""
+
+    can_migrate: bool
+    reason: str | None  # every problem, as one sentence; None when it can migrate
+    tasks: list[TaskMapping] = field(default_factory=list)

@@ -5,6 +5,7 @@ from app.models.agreements import Agreement
 from app.models.audit import AuditEvent, AuditHead
 from app.models.base import Base, utcnow
 from app.models.catalog import CatalogItem
+from app.models.documents import DOCUMENT_KINDS, Document, DocumentSequence
 from app.models.grants import DataProduct, Grant, LogRetention, SchedulerLease, grant_item
 from app.models.workflow import HumanTask, ProcessDefinition, ProcessInstance
 
@@ -15,7 +16,10 @@ __all__ = [
     "AuditHead",
     "Base",
     "CatalogItem",
+    "DOCUMENT_KINDS",
     "DataProduct",
+    "Document",
+    "DocumentSequence",
     "Grant",
     "LogRetention",
     "SchedulerLease",

@@ -157,7 +157,7 @@ def _sync_tasks(session: Session, instance: ProcessInstance, ready: list[ReadyTa
                 spec_id=task.spec_id,
                 title=task.title,
                 role=task.role or "admin",
-                candidate_org_id=_candidate_org(session, instance, task),
+                candidate_org_id=candidate_org(session, instance, task),
                 form_key=task.form_key,
                 articles=list(task.articles),
                 context=_public_data(task.data),
@@ -168,7 +168,9 @@ def _sync_tasks(session: Session, instance: ProcessInstance, ready: list[ReadyTa
         )
 
 
-def _candidate_org(session: Session, instance: ProcessInstance, task: ReadyTask) -> int | None:
+def candidate_org(session: Session, instance: ProcessInstance, task: ReadyTask) -> int | None:
+    """The organisation whose users get the task: the one its orgExpression names, the
+    instance's own for organisation-bound roles, else any (None). Raises NotFoundError."""
     if task.org_hint:
         org = session.execute(select(Organisation).where(Organisation.code == str(task.org_hint))).scalar_one_or_none()
         if org is None:
@@ -257,3 +259,17 @@ def diagram_source(instance: ProcessInstance) -> str:
         if name.endswith(".bpmn") and f'id="{instance.process_key}"' in xml:
             return xml
     return next(xml for name, xml in sources.items() if name.endswith(".bpmn"))
+
+
+def lock_instance(session: Session, instance_id: int) -> ProcessInstance:
+    """Lock the instance row (FOR UPDATE on PostgreSQL; SQLite transactions already hold the
+    write lock) and reload it, so that concurrent changes queue and see each other.
+    Raises NotFoundError."""
+    instance = session.execute(
+        select(ProcessInstance).where(ProcessInstance.id == instance_id)
+        .with_for_update(of=ProcessInstance)
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if instance is None:
+        raise NotFoundError(f"no instance {instance_id}")
+    return instance

@@ -23,7 +23,7 @@ from app.models import Agreement, HumanTask, ProcessInstance, User
 from app.services import actions, audit, forms
 from app.services.access import can_see_task, instance_visible_clause, task_visible_clause
 from app.services.clock import clock
-from app.services.processes import apply_result
+from app.services.processes import apply_result, lock_instance
 
 INBOX_STATUSES = ("open", "mine", "completed")
 
@@ -165,15 +165,8 @@ def complete(session: Session, user: User, task_id: str, data: Any) -> HumanTask
 
 
 def _lock_instance(session: Session, instance_id: int) -> ProcessInstance:
-    """Lock the instance row (FOR UPDATE on PostgreSQL; SQLite transactions already hold
-    the write lock) and reload it, so concurrent completions queue and see each other."""
-    instance = session.execute(
-        select(ProcessInstance).where(ProcessInstance.id == instance_id)
-        .with_for_update(of=ProcessInstance)
-        .execution_options(populate_existing=True)
-    ).scalar_one_or_none()
-    if instance is None:
-        raise NotFoundError(f"no instance {instance_id}")
+    """The locked, reloaded instance, which must still be running (TaskNotReadyError)."""
+    instance = lock_instance(session, instance_id)
     if instance.status != "running":
         raise TaskNotReadyError(_("The case is already closed."))
     return instance

@@ -42,7 +42,7 @@ def document() -> dict[str, Any]:
         "servers": [{"url": "/"}],
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": _schemas(),
+            "schemas": {**_schemas(), **_designer_schemas()},
         },
         "paths": {
             "/api/v1/auth/token": {"post": {
@@ -123,6 +123,7 @@ def document() -> dict[str, Any]:
                 "parameters": [{"name": "grant_id", "in": "path", "required": True,
                                 "schema": {"type": "integer", "minimum": 1}}],
                 "responses": {"200": _resp("Grant", ref("Grant")), **_errors(401, 404)}}},
+            **_designer_paths(),
         },
     }
 
@@ -174,4 +175,107 @@ def _schemas() -> dict[str, Any]:
             "name_en": {"type": "string"}, "grade": {"type": "string"},
             "classification": {"type": "string", "enum": ["unconditional", "conditional", "not_open"]},
             "source_department": {"type": "object"}}},
+    }
+
+
+# --- the process designer (admins only; app.web.designer_api) ------------------------------
+
+_KEY = {"name": "key", "in": "path", "required": True, "schema": {"type": "string"}}
+_UPLOAD = {"required": True, "content": {
+    "application/json": {"schema": {"$ref": "#/components/schemas/DefinitionUpload"}},
+    "multipart/form-data": {"schema": {"type": "object", "properties": {
+        "file": {"type": "array", "items": {"type": "string", "format": "binary"}},
+        "comment": {"type": "string", "maxLength": 500}}}}}}
+_MIGRATION = _json_body({"$ref": "#/components/schemas/MigrationRequest"})
+
+
+def _designer_paths() -> dict[str, Any]:
+    ref = lambda name: {"$ref": f"#/components/schemas/{name}"}  # noqa: E731
+    items = lambda name: {"type": "object", "required": ["items"], "properties": {  # noqa: E731
+        "items": {"type": "array", "items": ref(name)}}}
+    return {
+        "/api/v1/definitions": {
+            "post": {"summary": "Deploy BPMN/DMN files as a new version (identical content: the existing one)",
+                     "security": _SECURED, "requestBody": _UPLOAD,
+                     "responses": {"201": _resp("New version", ref("Deployment")),
+                                   "200": _resp("Identical to an existing version", ref("Deployment")),
+                                   **_errors(401, 403, 409, 413, 422)}},
+            "get": {"summary": "Every process with its versions (newest first) and running instances",
+                    "security": _SECURED,
+                    "responses": {"200": _resp("Processes", items("ProcessVersions")), **_errors(401, 403)}}},
+        "/api/v1/definitions/validate": {"post": {
+            "summary": "Check files like a deployment would, storing nothing", "security": _SECURED,
+            "requestBody": _UPLOAD,
+            "responses": {"200": _resp("Valid", {"type": "object", "properties": {
+                "errors": {"type": "array", "maxItems": 0}}}), **_errors(401, 403, 413, 422)}}},
+        "/api/v1/definitions/{key}/versions/{version}": {"get": {
+            "summary": "The files and metadata of one version", "security": _SECURED,
+            "parameters": [_KEY, {"name": "version", "in": "path", "required": True,
+                                  "schema": {"type": "integer", "minimum": 1}}],
+            "responses": {"200": _resp("Version", ref("VersionFiles")), **_errors(401, 403, 404)}}},
+        "/api/v1/definitions/{key}/diff": {"get": {
+            "summary": "Elements added, removed, changed (and only moved) between two versions",
+            "security": _SECURED,
+            "parameters": [_KEY, {"name": "from", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+                           {"name": "to", "in": "query", "schema": {"type": "integer", "minimum": 1}}],
+            "responses": {"200": _resp("Diff", ref("VersionDiff")), **_errors(401, 403, 404, 422)}}},
+        "/api/v1/definitions/{key}/migrations/preview": {"post": {
+            "summary": "Whether each running instance can move to another version, and how its open tasks map",
+            "security": _SECURED, "parameters": [_KEY], "requestBody": _MIGRATION,
+            "responses": {"200": _resp("Previews", items("MigrationPreview")), **_errors(401, 403, 404, 422)}}},
+        "/api/v1/definitions/{key}/migrations": {"post": {
+            "summary": "Move running instances to another version, each in its own transaction",
+            "security": _SECURED, "parameters": [_KEY], "requestBody": _MIGRATION,
+            "responses": {"200": _resp("Outcomes", items("MigrationOutcome")), **_errors(401, 403, 404, 422)}}},
+        "/api/v1/designer/catalogue": {"get": {
+            "summary": "Roles, forms, articles and actions a diagram may refer to", "security": _SECURED,
+            "responses": {"200": _resp("Catalogue", ref("DesignerCatalogue")), **_errors(401, 403)}}},
+    }
+
+
+def _designer_schemas() -> dict[str, Any]:
+    text: dict[str, Any] = {"type": "string"}
+    nullable_str: dict[str, Any] = {"type": ["string", "null"]}
+    integer: dict[str, Any] = {"type": "integer"}
+    element_properties = {"id": text, "type": text, "name": nullable_str}
+    element = {"type": "object", "required": ["id", "type", "name"], "properties": element_properties}
+    return {
+        "DefinitionUpload": {"type": "object", "additionalProperties": False, "required": ["files"], "properties": {
+            "files": {"type": "object", "additionalProperties": {"type": "string"},
+                      "description": "file name (*.bpmn, *.dmn) -> XML text"},
+            "comment": {"type": "string", "maxLength": 500}}},
+        "Deployment": {"type": "object", "required": ["process_key", "version", "sha256", "created"], "properties": {
+            "process_key": text, "version": integer, "sha256": text, "created": {"type": "boolean"}}},
+        "ProcessVersions": {"type": "object", "required": ["process_key", "name", "versions"], "properties": {
+            "process_key": text, "name": text, "versions": {"type": "array", "items": {
+                "type": "object", "required": ["version", "sha256", "running_instances"], "properties": {
+                    "version": integer, "sha256": text, "comment": text, "deployed_by": nullable_str,
+                    "deployed_at": {"type": "string", "format": "date-time"}, "running_instances": integer}}}}},
+        "VersionFiles": {"type": "object", "required": ["process_key", "version", "files", "meta"], "properties": {
+            "process_key": text, "version": integer,
+            "files": {"type": "object", "additionalProperties": {"type": "string"}}, "meta": {"type": "object"}}},
+        "VersionDiff": {"type": "object", "required": ["from", "to", "added", "removed", "changed"], "properties": {
+            "from": integer, "to": integer, "added": {"type": "array", "items": element},
+            "removed": {"type": "array", "items": element}, "moved": {"type": "array", "items": element},
+            "changed": {"type": "array", "items": {**element, "required": ["id", "type", "name", "changes"],
+                                                    "properties": {**element_properties, "changes": {
+                                                        "type": "array", "items": text}}}}}},
+        "MigrationRequest": {"type": "object", "additionalProperties": False, "required": ["from_version"],
+                             "properties": {"from_version": integer, "to_version": integer,
+                                            "instance_ids": {"type": "array", "maxItems": 1000, "items": integer},
+                                            "status": {"type": "string", "enum": ["running"]}}},
+        "MigrationPreview": {"type": "object", "required": ["instance_id", "can_migrate", "tasks"], "properties": {
+            "instance_id": integer, "business_key": nullable_str, "can_migrate": {"type": "boolean"},
+            "reason": nullable_str, "tasks": {"type": "array", "items": {"type": "object", "properties": {
+                "element": text, "title": text, "maps_to": nullable_str}}}}},
+        "MigrationOutcome": {"type": "object", "required": ["instance_id", "migrated"], "properties": {
+            "instance_id": integer, "business_key": nullable_str, "migrated": {"type": "boolean"},
+            "reason": nullable_str, "from_version": integer, "to_version": integer}},
+        "DesignerCatalogue": {"type": "object", "required": ["roles", "forms", "articles", "actions"], "properties": {
+            "roles": {"type": "array", "items": {"type": "object", "properties": {"key": text, "zh": text, "en": text}}},
+            "forms": {"type": "array", "items": {"type": "object", "properties": {
+                "key": text, "title": text, "title_en": text}}},
+            "articles": {"type": "array", "items": {"type": "object", "properties": {
+                "article": text, "zh": text, "en": text}}},
+            "actions": {"type": "array", "items": text}}},
     }

@@ -1,0 +1,231 @@
+"""Documents: the document officer's desk, downloads and previews, the public verification
+page, and the JSON API under /api/v1/documents."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from flask import Blueprint, Response, render_template, request, url_for
+from flask.blueprints import BlueprintSetupState
+from flask_login import login_required
+
+from app.errors import FieldError, ValidationError
+from app.extensions import csrf, db
+from app.models import DOCUMENT_KINDS, Document
+from app.services import documents
+from app.web.api import me_user, token_required
+from app.web.auth import current
+from app.web.i18n import lang
+
+bp = Blueprint("documents", __name__)
+api_bp = Blueprint("documents_api", __name__, url_prefix="/api/v1/documents")
+csrf.exempt(api_bp)
+PER_PAGE = 20
+
+# This page's chrome in Chinese. The shared catalogue (app/web/translations) is owned
+# elsewhere; these move there as `_()` messages when it is next regenerated.
+ZH: dict[str, str] = {
+    "Documents": "文书", "Document": "文书", "Kind": "文书类型", "Process": "流程", "Organisation": "机构",
+    "From": "起始日期", "To": "截止日期", "All": "全部", "Apply": "筛选", "Number": "文书编号",
+    "Title": "标题", "Version": "版本", "Status": "状态", "Case": "案件", "Issued": "出具时间",
+    "Download": "下载", "Preview": "预览", "Current": "现行有效", "Superseded by %s": "已被 %s 替代",
+    "Nothing yet.": "暂无文书。", "Previous": "上一页", "Next": "下一页",
+    "Preview of page 1": "第 1 页预览", "No preview available.": "暂无预览。",
+    "Versions": "版本记录", "Articles": "依据条款", "Verification": "核验", "Verification code": "校验码",
+    "SHA-256": "SHA-256 摘要", "Template": "模板版本", "Size": "文件大小", "Issued by": "出具人",
+    "Verify a document": "核验文书", "Enter the verification code printed on the document, or upload the PDF.":
+        "请输入文书上印制的校验码，或上传 PDF 文件。",
+    "Verification code (10 characters)": "校验码（10 位）", "or upload the PDF": "或上传 PDF 文件",
+    "Verify": "核验", "Genuine": "真实有效", "Not genuine": "无法确认为真",
+    "This document was issued by the platform.": "该文书由本平台出具。",
+    "This version was superseded by %s; use the newer version.": "该版本已被 %s 替代，请以新版本为准。",
+    "This is the current version.": "该版本为现行有效版本。",
+    "Signature": "电子签名", "valid, made with the platform's certificate": "有效，由平台证书签署",
+    "valid, but not made with the platform's current certificate": "有效，但并非由平台当前证书签署",
+    "missing or broken": "缺失或已损坏", "Enter a code or choose a PDF file.": "请输入校验码或选择 PDF 文件。",
+    "Back to the documents": "返回文书列表", "Verification status": "核验状态", "system": "系统",
+    "pages": "页",
+}
+REASONS_ZH_EN: dict[str, tuple[str, str]] = {
+    "malformed_code": ("校验码格式不正确：应为 10 位字母和数字（不含 0、1、I、O）。",
+                       "That is not a verification code: 10 letters and digits (no 0, 1, I or O)."),
+    "unknown_code": ("没有文书使用该校验码。", "No document carries this code."),
+    "unknown_file": ("该文件不是本平台出具的文书。", "This file is not a document issued by the platform."),
+    "content_mismatch": ("该文件自称为下列文书，但内容与平台登记的文件不一致（已被改动）。",
+                         "This file claims to be the document below, but its content differs from the issued file (it was altered)."),
+    "signature_invalid": ("文件的电子签名缺失或无效。", "The file's electronic signature is missing or invalid."),
+    "stored_file_damaged": ("平台登记的文件缺失或已损坏，请联系文书管理员。",
+                            "The platform's copy is missing or damaged; contact the document officer."),
+}
+
+
+def t(text: str, arg: str | None = None) -> str:
+    """``text`` in the page's language (English is the key)."""
+    out = text if lang().startswith("en") else ZH.get(text, text)
+    return out % arg if arg is not None else out
+
+
+def reason_text(reason: str | None) -> str:
+    zh, en = REASONS_ZH_EN.get(reason or "", (reason or "", reason or ""))
+    return en if lang().startswith("en") else zh
+
+
+def kind_title(kind: str) -> str:
+    return documents.KINDS[kind].title(lang())
+
+
+@bp.record_once
+def _configure(state: BlueprintSetupState) -> None:
+    documents.configure(state.app.config["GRANTFLOW"])
+
+
+@bp.context_processor
+def _helpers() -> dict[str, Any]:
+    return {"t": t, "reason_text": reason_text, "kind_title": kind_title, "kinds": DOCUMENT_KINDS}
+
+
+# --- request parsing ---------------------------------------------------------------------
+
+def _date(name: str) -> date | None:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ValidationError("bad query parameter", [FieldError(name, "must be a date (YYYY-MM-DD)")]) from None
+
+
+def _int(name: str, default: int | None = None, maximum: int | None = None) -> int | None:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1 or (maximum is not None and int(raw) > maximum):
+        raise ValidationError("bad query parameter", [FieldError(name, f"must be a whole number from 1 to {maximum or 'any'}")])
+    return int(raw)
+
+
+def _filters() -> documents.DocumentFilters:
+    kind = request.args.get("kind") or None
+    if kind is not None and kind not in DOCUMENT_KINDS:
+        raise ValidationError("bad query parameter", [FieldError("kind", f"must be one of {', '.join(DOCUMENT_KINDS)}")])
+    return documents.DocumentFilters(
+        kind=kind, process_key=request.args.get("process") or None, org_id=_int("org"),
+        instance_id=_int("instance"), date_from=_date("from"), date_to=_date("to"))
+
+
+def _pdf_response(document: Document, data: bytes) -> Response:
+    response = Response(data, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'attachment; filename="{document.number}.pdf"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+# --- pages -------------------------------------------------------------------------------
+
+@bp.get("/documents")
+@login_required
+def index() -> Any:
+    user = current()
+    page = _int("page", 1) or 1
+    result = documents.list_documents(db.session, user, _filters(), page=page, per_page=PER_PAGE)
+    process_keys, orgs = documents.filter_choices(db.session, user)
+    return render_template("documents.html", result=result, args=request.args, process_keys=process_keys, orgs=orgs)
+
+
+@bp.get("/documents/<int:document_id>")
+@login_required
+def detail(document_id: int) -> Any:
+    document = documents.get_document(db.session, current(), document_id)
+    return render_template("documents_detail.html", document=document,
+                  versions=documents.versions(db.session, document),
+                  verification=documents.verify_document(db.session, document))
+
+
+@bp.get("/documents/<int:document_id>/download")
+@login_required
+def download(document_id: int) -> Any:
+    document, data = documents.read_file(db.session, current(), document_id)
+    return _pdf_response(document, data)
+
+
+@bp.get("/documents/<int:document_id>/preview.png")
+@login_required
+def preview(document_id: int) -> Any:
+    png = documents.preview_png(db.session, current(), document_id)
+    if png is None:
+        return Response(status=404)
+    return Response(png, mimetype="image/png", headers={"Cache-Control": "private, max-age=86400"})
+
+
+@bp.route("/documents/verify", methods=["GET", "POST"])
+def verify() -> Any:
+    """Public: anyone may check a code or a file (the form POST carries a CSRF token)."""
+    result, error, code = None, None, ""
+    if request.method == "POST":
+        upload = request.files.get("file")
+        data = upload.read() if upload is not None else b""
+        code = request.form.get("code", "").strip()
+        if data:
+            result = documents.verify_pdf(db.session, data)
+        elif code:
+            result = documents.verify_code(db.session, code)
+        else:
+            error = t("Enter a code or choose a PDF file.")
+    elif request.args.get("code"):
+        code = request.args["code"].strip()
+        result = documents.verify_code(db.session, code)
+    return render_template("documents_verify.html", result=result, error=error, code=code), 422 if error else 200
+
+
+# --- JSON API ----------------------------------------------------------------------------
+
+def document_json(document: Document, superseded_by: str | None) -> dict[str, Any]:
+    org = document.organisation
+    return {
+        "id": document.id, "number": document.number, "kind": document.kind,
+        "kind_title": documents.KINDS[document.kind].title_zh, "version": document.version,
+        "title": document.title, "instance_id": document.instance_id,
+        "organisation": {"id": org.id, "code": org.code, "name": org.name} if org else None,
+        "supersedes": document.supersedes.number if document.supersedes else None,
+        "superseded_by": superseded_by, "articles": document.articles, "sha256": document.sha256,
+        "verification_code": document.verification_code, "template_version": document.template_version,
+        "size": document.size, "created_at": document.created_at.isoformat(),
+        "links": {"file": url_for("documents_api.file", document_id=document.id),
+                  "verify": url_for("documents_api.check", document_id=document.id)},
+    }
+
+
+@api_bp.get("")
+@token_required
+def api_list() -> Any:
+    page, per_page = _int("page", 1) or 1, _int("per_page", PER_PAGE, 100) or PER_PAGE
+    result = documents.list_documents(db.session, me_user(), _filters(), page=page, per_page=per_page)
+    return {"items": [document_json(d, result.superseded_by.get(d.id)) for d in result.items],
+            "total": result.total, "page": result.page, "per_page": result.per_page}
+
+
+@api_bp.get("/<int:document_id>")
+@token_required
+def api_detail(document_id: int) -> Any:
+    """The document as JSON, or its PDF for a client that asks for application/pdf."""
+    document = documents.get_document(db.session, me_user(), document_id)
+    if request.accept_mimetypes.best_match(["application/json", "application/pdf"]) == "application/pdf":
+        return _pdf_response(*documents.read_file(db.session, me_user(), document_id))
+    newer = documents.superseded_by(db.session, [document]).get(document.id)
+    return document_json(document, newer)
+
+
+@api_bp.get("/<int:document_id>/file")
+@token_required
+def file(document_id: int) -> Any:
+    return _pdf_response(*documents.read_file(db.session, me_user(), document_id))
+
+
+@api_bp.get("/<int:document_id>/verify")
+@token_required
+def check(document_id: int) -> Any:
+    document = documents.get_document(db.session, me_user(), document_id)
+    result = documents.verify_document(db.session, document)
+    return {**result.as_dict(), "message": reason_text(result.reason) if result.reason else None}
