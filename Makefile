@@ -32,7 +32,7 @@ lint: install-test
 test: lint
 	@pg_url=$$($(VENV)/python scripts/pg_test_url.py); \
 	  if [ -n "$$pg_url" ]; then echo "PostgreSQL run enabled: $$pg_url"; fi; \
-	  GRANTFLOW_TEST_PG_URL=$$pg_url $(VENV)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	  GRANTFLOW_TEST_PG_URL=$$pg_url $(VENV)/pytest -q -p no:cacheprovider -n 2 --dist loadfile $(PYTEST_ARGS)
 
 clean:
 	rm -rf .venv node_modules instance .pytest_cache .ruff_cache

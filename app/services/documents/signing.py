@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import io
 import os
 import tempfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -30,6 +33,23 @@ from app.services.documents.errors import DocumentError
 
 FIELD_NAME = "GrantFlowSignature"
 DEMO_KEY, DEMO_CERT = "demo-signing-key.pem", "demo-signing-cert.pem"
+
+
+T = TypeVar("T")
+
+
+def off_event_loop(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call ``fn`` here, or in a worker thread when this thread already runs an event loop.
+
+    pyHanko's synchronous API wraps ``asyncio.run``, which refuses to start inside a running
+    loop (an async server, or a test process where Playwright's sync API holds one).
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return fn(*args, **kwargs)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(fn, *args, **kwargs).result()
 
 
 @dataclass(frozen=True)
@@ -101,7 +121,7 @@ class PlatformSigner:
         )
         try:
             writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
-            out = signers.sign_pdf(writer, meta, signer=self._signer)
+            out = off_event_loop(signers.sign_pdf, writer, meta, signer=self._signer)
         except Exception as exc:  # pyHanko wraps few of its errors; any failure fails the step
             raise DocumentError(f"the document could not be signed: {exc}") from exc
         return bytes(out.getvalue())
@@ -119,7 +139,7 @@ class PlatformSigner:
         reason = _text(sig.sig_object.get("/Reason"))
         try:
             context = ValidationContext(trust_roots=[self._cert], allow_fetching=False)
-            status = validate_pdf_signature(sig, context)
+            status = off_event_loop(validate_pdf_signature, sig, context)
         except Exception:  # a damaged signature dictionary or CMS blob
             return SignatureCheck(present=True, reason=reason)
         whole = status.coverage == SignatureCoverageLevel.ENTIRE_FILE
