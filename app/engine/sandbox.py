@@ -33,6 +33,8 @@ from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine.python_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import TaskDataEnvironment
 
+from app.errors import EngineError
+
 Mode = Literal["eval", "exec"]
 Action = Callable[[dict[str, Any], dict[str, Any]], Any]
 
@@ -256,8 +258,9 @@ class RestrictedEnvironment(TaskDataEnvironment):
         return True
 
     def call_service(self, context: dict[str, Any], **kwargs: Any) -> Any:
-        """Not used: :class:`RestrictedScriptEngine` handles service calls itself."""
-        raise NotImplementedError("service calls go through RestrictedScriptEngine")
+        """Refused: service calls go through :class:`RestrictedScriptEngine`, which looks the
+        operator up in the host's action registry; an environment alone may call nothing."""
+        raise EngineError("service tasks run only through the restricted script engine's action registry")
 
 
 class RestrictedScriptEngine(PythonScriptEngine):
