@@ -38,6 +38,11 @@ def startable(session: Session, user: User) -> list[StartableProcess]:
     return out
 
 
+def refusal_to_start(session: Session, user: User, definition: ProcessDefinition) -> str | None:
+    """Why ``user`` may not start this definition now (role or regime rule), or None."""
+    return _start_refusal(session, user, definition)
+
+
 def _start_refusal(session: Session, user: User, definition: ProcessDefinition) -> str | None:
     roles = set(definition.meta.get("start_roles") or [])
     if not roles or not roles & user.roles:

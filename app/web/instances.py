@@ -29,9 +29,9 @@ def process_list() -> Any:
 def start(key: str) -> Any:
     user = current()
     definition = definitions.latest(db.session, key)
-    allowed = {p.definition.process_key: p for p in processes.startable(db.session, user)}[key]
-    if not allowed.can_start:
-        raise ForbiddenError(allowed.reason or "")
+    refusal = processes.refusal_to_start(db.session, user, definition)
+    if refusal is not None:
+        raise ForbiddenError(refusal)
     form_key = definition.meta.get("start_form_key")
     schema = forms.get_registry().get(form_key) if form_key else {"properties": {}}
     values: dict[str, Any] = {}
