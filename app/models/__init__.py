@@ -6,6 +6,7 @@ from app.models.audit import AuditEvent, AuditHead
 from app.models.base import Base, utcnow
 from app.models.catalog import CatalogItem
 from app.models.documents import DOCUMENT_KINDS, Document, DocumentSequence
+from app.models.forms import FormVersion
 from app.models.grants import DataProduct, Grant, LogRetention, SchedulerLease, grant_item
 from app.models.workflow import HumanTask, ProcessDefinition, ProcessInstance
 
@@ -20,6 +21,7 @@ __all__ = [
     "DataProduct",
     "Document",
     "DocumentSequence",
+    "FormVersion",
     "Grant",
     "LogRetention",
     "SchedulerLease",

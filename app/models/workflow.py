@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, ForeignKeyConstraint, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.accounts import Organisation, User
@@ -71,6 +71,8 @@ class HumanTask(Base):
     __table_args__ = (
         Index("ix_human_task_inbox", "status", "role", "candidate_org_id", "due_at"),
         Index("ix_human_task_instance", "instance_id", "status"),
+        # The form version the task was created with; NULL (no check) for a form kept only in forms/.
+        ForeignKeyConstraint(["form_key", "form_version"], ["form_version.form_key", "form_version.version"]),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the engine task UUID
@@ -82,6 +84,7 @@ class HumanTask(Base):
     candidate_org_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id"))
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)
     form_key: Mapped[str | None] = mapped_column(String(100))
+    form_version: Mapped[int | None] = mapped_column(Integer)
     articles: Mapped[list[str]] = mapped_column(JSONType, default=list)
     context: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     status: Mapped[str] = mapped_column(String(16), default="open")
