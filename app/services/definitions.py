@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from app import engine
 from app.errors import DefinitionError, NotFoundError
 from app.models import ProcessDefinition, User
-from app.services import audit, forms
+from app.services import audit, form_versions
 from app.services.actions import ACTION_NAMES
 from app.services.articles import ARTICLES
 from app.services.clock import clock
@@ -40,7 +40,7 @@ def deploy(
     info = engine.compile_definition(
         files,
         known_roles=set(ROLES),
-        known_forms=forms.get_registry().keys,
+        known_forms=form_versions.known_keys(session),
         known_articles=set(ARTICLES),
         known_actions=set(ACTION_NAMES),
     )
@@ -86,7 +86,9 @@ def deploy(
 
 def deploy_directory(session: Session, folder: Path, *, actor: User | None = None) -> list[tuple[ProcessDefinition, bool]]:
     """Deploy every ``*.bpmn`` in ``folder``, each with the ``*.dmn`` files whose decisions it
-    calls (so a changed decision table versions only the processes that use it)."""
+    calls (so a changed decision table versions only the processes that use it). The forms in
+    ``forms/`` are stored first, as versions of their keys (unchanged files: nothing new)."""
+    form_versions.seed(session)
     decisions = {p.name: (set(_DECISION_ID.findall(p.read_text(encoding="utf-8"))), p.read_bytes())
                  for p in sorted(folder.glob("*.dmn"))}
     results = []

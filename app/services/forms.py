@@ -56,15 +56,23 @@ class FormRegistry:
         validator = self._validators.get(key)
         if validator is None:
             raise NotFoundError(f"no form {key!r}")
-        if not isinstance(data, dict):
-            raise ValidationError(_("The data must be a JSON object."), [FieldError("", _("must be an object"))])
-        errors = [
-            FieldError(_field_of(err), _message_of(err))
-            for err in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
-        ]
-        if errors:
-            raise ValidationError(_("Some fields need attention."), _dedupe(errors))
-        return data
+        return validate_with(validator, data)
+
+
+def validate_with(validator: Draft202012Validator, data: Any) -> dict[str, Any]:
+    """Return ``data`` if ``validator`` (a form's schema) accepts it.
+
+    Raises ValidationError with one FieldError per problem (dotted field paths).
+    """
+    if not isinstance(data, dict):
+        raise ValidationError(_("The data must be a JSON object."), [FieldError("", _("must be an object"))])
+    errors = [
+        FieldError(_field_of(err), _message_of(err))
+        for err in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    ]
+    if errors:
+        raise ValidationError(_("Some fields need attention."), _dedupe(errors))
+    return data
 
 
 def _field_of(err: SchemaError) -> str:

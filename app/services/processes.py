@@ -14,7 +14,7 @@ from app import engine
 from app.engine import ReadyTask, RunResult
 from app.errors import ForbiddenError, NotFoundError, ValidationError
 from app.models import AuditEvent, HumanTask, Organisation, ProcessDefinition, ProcessInstance, User
-from app.services import actions, audit, definitions, forms, intake
+from app.services import actions, audit, definitions, form_versions, intake
 from app.services.access import instance_visible_clause
 from app.services.clock import clock
 from app.services.durations import parse_duration
@@ -63,7 +63,7 @@ def start(session: Session, user: User, process_key: str, data: Any) -> ProcessI
         raise ForbiddenError(refusal)
     form_key = definition.meta.get("start_form_key")
     if form_key:
-        forms.get_registry().validate(form_key, data)
+        form_versions.validate(session, form_key, data)
     elif data not in (None, {}):
         raise ValidationError("this process takes no start data")
     extra = intake.prepare(session, user, process_key, data or {})
@@ -164,6 +164,7 @@ def _sync_tasks(session: Session, instance: ProcessInstance, ready: list[ReadyTa
                 role=task.role or "admin",
                 candidate_org_id=candidate_org(session, instance, task),
                 form_key=task.form_key,
+                form_version=form_versions.newest_version(session, task.form_key) if task.form_key else None,
                 articles=list(task.articles),
                 context=_public_data(task.data),
                 status="open",

@@ -20,7 +20,7 @@ from app.errors import (
     ValidationError,
 )
 from app.models import Agreement, HumanTask, ProcessInstance, User
-from app.services import actions, audit, forms
+from app.services import actions, audit, form_versions
 from app.services.access import can_see_task, instance_visible_clause, task_visible_clause
 from app.services.clock import clock
 from app.services.processes import apply_result, lock_instance
@@ -139,7 +139,7 @@ def complete(session: Session, user: User, task_id: str, data: Any) -> HumanTask
     if task.assignee_id not in (None, user.id):
         raise ConflictError(_("Someone else has claimed this task."))
     if task.form_key:
-        forms.get_registry().validate(task.form_key, data)
+        form_versions.validate(session, task.form_key, data, version=task.form_version)
         _check_extra(session, task.form_key, data)
     result = engine.complete_task(
         instance.definition.spec_json, instance.state, instance.state_version, task.id,

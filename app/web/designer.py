@@ -179,7 +179,7 @@ def migrate(key: str) -> Any:
 def api_validate() -> Any:
     """{"files": {name: xml}, "base_key"?} -> 200 {"errors": []} | 422 {"errors": [...]}. Stores nothing."""
     files, _comment = _payload()
-    errors = [{"element": e.element, "message": e.message} for e in service.validate(files)]
+    errors = [{"element": e.element, "message": e.message} for e in service.validate(files, db.session)]
     return jsonify({"errors": errors}), (422 if errors else 200)
 
 

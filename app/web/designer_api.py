@@ -84,7 +84,7 @@ def deploy() -> Any:
 @admin_required
 def validate() -> Any:
     files, _comment = _upload()
-    errors = designer.validate(files)
+    errors = designer.validate(files, db.session)
     if errors:
         message = f"The process definition has {len(errors)} problem(s)"
         return jsonify(error_body(DefinitionError(message, errors))), 422

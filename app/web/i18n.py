@@ -10,7 +10,8 @@ from flask_babel import format_datetime, get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from app.services import forms
+from app.errors import NotFoundError
+from app.services import form_versions
 from app.services.articles import article_label
 from app.services.clock import clock
 from app.services.roles import role_label
@@ -56,8 +57,15 @@ def when(value: datetime | None, fmt: str = "yyyy-MM-dd HH:mm") -> str:
 
 
 def schema_for(form_key: str | None) -> dict[str, Any] | None:
-    registry = forms.get_registry()
-    return registry.get(form_key) if form_key and form_key in registry.keys else None
+    """The current form ``form_key`` (for showing data already entered), or None."""
+    from app.extensions import db
+
+    if not form_key:
+        return None
+    try:
+        return form_versions.current(db.session, form_key).schema
+    except NotFoundError:
+        return None
 
 
 def classification_label(value: str) -> str:

@@ -10,7 +10,7 @@ from flask_login import login_required
 
 from app.errors import EngineError, ValidationError
 from app.extensions import db
-from app.services import definitions, forms, processes, tasks
+from app.services import definitions, form_versions, processes, tasks
 from app.web.auth import current
 from app.web.formdata import describe, parse
 from app.web.i18n import lang
@@ -67,7 +67,8 @@ def _render_task(task_id: str, values: dict[str, Any] | None = None, errors: dic
                  status: int = 200) -> Any:
     user = current()
     row = tasks.get_task(db.session, user, task_id)
-    schema = forms.get_registry().get(row.form_key) if row.form_key else None
+    form = form_versions.of_task(db.session, row)  # the version the task was created with
+    schema = form.schema if form else None
     if values is None and schema and schema.get("x-prefill"):
         values = dict(row.context.get(schema["x-prefill"]) or {})
     fields = describe(schema, lang(), values) if schema else []
@@ -81,7 +82,8 @@ def _render_task(task_id: str, values: dict[str, Any] | None = None, errors: dic
 def complete(task_id: str) -> Any:
     user = current()
     row = tasks.get_task(db.session, user, task_id)
-    schema = forms.get_registry().get(row.form_key) if row.form_key else {"properties": {}}
+    form = form_versions.of_task(db.session, row)
+    schema = form.schema if form else {"properties": {}}
     data = parse(schema, request.form)
     try:
         tasks.complete(db.session, user, task_id, data)

@@ -10,7 +10,7 @@ from flask_login import login_required
 
 from app.errors import ForbiddenError, ValidationError
 from app.extensions import db
-from app.services import coverage, definitions, forms, processes
+from app.services import coverage, definitions, form_versions, processes
 from app.web.auth import current
 from app.web.formdata import describe, parse
 from app.web.i18n import lang
@@ -33,7 +33,7 @@ def start(key: str) -> Any:
     if refusal is not None:
         raise ForbiddenError(refusal)
     form_key = definition.meta.get("start_form_key")
-    schema = forms.get_registry().get(form_key) if form_key else {"properties": {}}
+    schema = form_versions.current(db.session, form_key).schema if form_key else {"properties": {}}
     values: dict[str, Any] = {}
     errors: dict[str, str] = {}
     status = 200

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from app.models import User
-from app.services import forms
+from app.services import form_versions
 from app.services.actions import ACTION_NAMES
 from app.services.articles import ARTICLES, article_label
 from app.services.designer.access import require_admin
@@ -46,12 +46,7 @@ class Catalogue:
 def catalogue(session: Session, user: User) -> Catalogue:
     """Everything a diagram may refer to. Raises ForbiddenError for non-admins."""
     require_admin(user)
-    registry = forms.get_registry()
-    form_entries = []
-    for key in sorted(registry.keys):
-        schema = registry.get(key)
-        title = str(schema.get("title") or key)
-        form_entries.append(FormEntry(key=key, title=title, title_en=str(schema.get("x-title-en") or title)))
+    form_entries = [FormEntry(key=f.key, title=f.title, title_en=f.title_en) for f in form_versions.summaries(session)]
     return Catalogue(
         roles=[RoleEntry(key=key, zh=zh, en=en) for key, (zh, en) in ROLES.items()],
         forms=form_entries,

@@ -19,7 +19,7 @@ from app import engine
 from app.engine import ProcessInfo
 from app.errors import DefinitionError, ElementError
 from app.models import HumanTask, ProcessDefinition, User
-from app.services import definitions, forms
+from app.services import definitions, form_versions, forms
 from app.services.actions import ACTION_NAMES
 from app.services.articles import ARTICLES
 from app.services.designer.access import require_admin
@@ -37,22 +37,23 @@ class DeployResult:
     created: bool  # False: identical content was already deployed as ``version``
 
 
-def validate(files: Mapping[str, Any]) -> list[ElementError]:
+def validate(files: Mapping[str, Any], session: Session | None = None) -> list[ElementError]:
     """Every problem that would refuse deploying ``files`` (name -> XML text or bytes); an
-    empty list when they would deploy. Stores nothing; never raises for bad input."""
+    empty list when they would deploy. With a session, forms stored only in the database
+    count too. Stores nothing; never raises for bad input."""
     try:
-        check(files)
+        check(files, session)
     except DefinitionError as exc:
         return list(exc.errors)
     return []
 
 
-def check(files: Mapping[str, Any]) -> ProcessInfo:
+def check(files: Mapping[str, Any], session: Session | None = None) -> ProcessInfo:
     """Compile ``files`` with every deploy-time check. Raises DefinitionError."""
     info = engine.compile_definition(
         encode(files),
         known_roles=set(ROLES),
-        known_forms=forms.get_registry().keys,
+        known_forms=form_versions.known_keys(session) if session is not None else forms.get_registry().keys,
         known_articles=set(ARTICLES),
         known_actions=set(ACTION_NAMES),
     )
@@ -69,7 +70,7 @@ def deploy(session: Session, user: User, files: Mapping[str, Any], comment: str 
     naming each offending element (nothing is stored then).
     """
     require_admin(user)
-    check(files)
+    check(files, session)
     definition, created = definitions.deploy(session, encode(files), actor=user, comment=comment or "")
     return DeployResult(definition.process_key, definition.version, definition.sha256, created)
 

@@ -18,7 +18,7 @@ from app import engine
 from app.engine import ReadyTask
 from app.errors import ConflictError, ValidationError
 from app.models import ProcessDefinition, ProcessInstance, User
-from app.services import actions, audit, definitions, processes
+from app.services import actions, audit, definitions, form_versions, processes
 from app.services.clock import clock
 from app.services.designer.access import require_admin
 from app.services.designer.versions import get_definition
@@ -182,7 +182,10 @@ def _refresh_open_rows(session: Session, instance: ProcessInstance, ready: list[
         role, org_id = task.role or "admin", processes.candidate_org(session, instance, task)
         if (role, org_id) != (row.role, row.candidate_org_id):
             row.role, row.candidate_org_id, row.assignee_id = role, org_id, None
-        row.title, row.form_key, row.articles = task.title, task.form_key, list(task.articles)
+        if row.form_key != task.form_key:  # another form: its newest version; the same form: kept
+            row.form_key = task.form_key
+            row.form_version = form_versions.newest_version(session, task.form_key) if task.form_key else None
+        row.title, row.articles = task.title, list(task.articles)
         old_due = old_tasks.get(task.spec_id, {}).get("due")
         if old_due != new_tasks.get(task.spec_id, {}).get("due"):
             row.due_at = row.created_at + parse_duration(task.due) if task.due else None
