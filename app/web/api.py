@@ -12,7 +12,7 @@ from jsonschema import Draft202012Validator
 from app.errors import AuthenticationError, FieldError, ValidationError
 from app.extensions import csrf, db
 from app.models import HumanTask, ProcessInstance, User
-from app.services import accounts, catalog, forms, grants, processes, tasks
+from app.services import accounts, catalog, form_versions, grants, processes, tasks
 from app.services.clock import clock
 from app.web.openapi import document
 
@@ -138,13 +138,12 @@ def me() -> Any:
 @bp.get("/processes")
 @token_required
 def process_list() -> Any:
-    registry = forms.get_registry()
     items = []
     for p in processes.startable(db.session, me_user()):
         key = p.definition.meta.get("start_form_key")
         items.append({"key": p.definition.process_key, "version": p.definition.version, "name": p.definition.name,
                       "articles": p.definition.meta.get("articles", []),
-                      "start_form": registry.get(key) if key and key in registry.keys else None,
+                      "start_form": form_versions.current(db.session, key).schema if key else None,
                       "can_start": p.can_start, "reason": p.reason})
     return jsonify({"items": items})
 
@@ -191,7 +190,9 @@ def task_list() -> Any:
 def task_detail(task_id: str) -> Any:
     task = tasks.get_task(db.session, me_user(), task_id)
     body = task_json(task)
-    body["form"] = forms.get_registry().get(task.form_key) if task.form_key else None
+    form = form_versions.of_task(db.session, task)  # the version the task was created with
+    body["form"] = form.schema if form else None
+    body["form_version"] = form.version if form else None
     body["context"] = task.context
     return jsonify(body)
 

@@ -150,7 +150,8 @@ def _schemas() -> dict[str, Any]:
             "organisation": nullable_str, "assignee": nullable_str, "status": {"type": "string", "enum": ["open", "completed", "cancelled"]},
             "form_key": nullable_str, "articles": {"type": "array", "items": {"type": "string"}},
             "due_at": {"type": ["string", "null"], "format": "date-time"},
-            "form": {"type": ["object", "null"]}, "context": {"type": "object"}}},
+            "form": {"type": ["object", "null"]}, "form_version": {"type": ["integer", "null"]},
+            "context": {"type": "object"}}},
         "Instance": {"type": "object", "required": ["id", "status"], "properties": {
             "id": {"type": "integer"}, "business_key": {"type": "string"}, "process_key": {"type": "string"},
             "version": {"type": "integer"}, "title": {"type": "string"},
