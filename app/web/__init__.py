@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask
+from werkzeug.routing import IntegerConverter
+
+# The largest id a database integer column holds (PostgreSQL INTEGER); a larger number in a
+# path cannot name a row, so it does not match the route (404) instead of overflowing the driver.
+MAX_ID = 2**31 - 1
+
+
+class IdConverter(IntegerConverter):
+    """``<int:...>`` in every route: a non-negative integer no larger than ``MAX_ID``."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:  # noqa: A002 - werkzeug's name
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
 
 
 def register_web(app: Flask) -> None:
@@ -13,6 +28,8 @@ def register_web(app: Flask) -> None:
         catalog,
         designer,
         designer_api,
+        designer_forms,
+        designer_forms_api,
         documents,
         errors,
         i18n,
@@ -20,6 +37,7 @@ def register_web(app: Flask) -> None:
         instances,
     )
 
+    app.url_map.converters["int"] = IdConverter  # before any blueprint adds a rule
     errors.init_app(app)
     i18n.init_app(app)
     auth.init_app(app)
@@ -31,5 +49,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(designer.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(designer_api.bp)
+    app.register_blueprint(designer_forms.bp)
+    app.register_blueprint(designer_forms_api.bp)
     app.register_blueprint(documents.bp)
     app.register_blueprint(documents.api_bp)

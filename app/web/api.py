@@ -14,7 +14,7 @@ from app.extensions import csrf, db
 from app.models import HumanTask, ProcessInstance, User
 from app.services import accounts, catalog, form_versions, grants, processes, tasks
 from app.services.clock import clock
-from app.web.openapi import document
+from app.web.openapi import MAX_PAGE, document
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
@@ -38,7 +38,7 @@ def _offender(err: Any) -> str:
     return err.message.split("'")[1] if "'" in err.message else ""
 
 
-def _int_arg(name: str, default: int, maximum: int | None = None) -> int:
+def _int_arg(name: str, default: int, maximum: int | None = MAX_PAGE) -> int:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default

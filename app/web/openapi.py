@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.models import DOCUMENT_KINDS
+
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
 
@@ -24,9 +26,18 @@ def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
     return {"required": True, "content": {"application/json": {"schema": schema}}}
 
 
+MAX_PAGE = 10_000  # deeper pages are refused (422) rather than asking the database for a huge offset
+
+
+def _or_empty(schema: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter's schema that also accepts the empty string, read as if absent
+    (what an HTML form sends for a blank filter)."""
+    return {"anyOf": [schema, {"type": "string", "maxLength": 0}]}
+
+
 _PAGE = [
-    {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
-    {"name": "per_page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+    {"name": "page", "in": "query", "schema": _or_empty({"type": "integer", "minimum": 1, "maximum": MAX_PAGE})},
+    {"name": "per_page", "in": "query", "schema": _or_empty({"type": "integer", "minimum": 1, "maximum": 100})},
 ]
 _TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 36}}
 _INSTANCE_ID = {"name": "instance_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
@@ -42,7 +53,7 @@ def document() -> dict[str, Any]:
         "servers": [{"url": "/"}],
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {**_schemas(), **_designer_schemas()},
+            "schemas": {**_schemas(), **_designer_schemas(), **_document_schemas()},
         },
         "paths": {
             "/api/v1/auth/token": {"post": {
@@ -100,7 +111,9 @@ def document() -> dict[str, Any]:
             "/api/v1/catalog": {"get": {
                 "summary": "Public data catalogue items", "security": _SECURED,
                 "parameters": [{"name": "classification", "in": "query",
-                                "schema": {"type": "string", "enum": ["unconditional", "conditional", "not_open"]}}],
+                                "description": "empty or absent: every classification",
+                                "schema": _or_empty({"type": "string",
+                                                     "enum": ["unconditional", "conditional", "not_open"]})}],
                 "responses": {"200": _resp("Catalogue", {"type": "object", "properties": {
                     "items": {"type": "array", "items": ref("CatalogItem")}}}), **_errors(401, 422)}},
                 "post": {
@@ -124,6 +137,7 @@ def document() -> dict[str, Any]:
                                 "schema": {"type": "integer", "minimum": 1}}],
                 "responses": {"200": _resp("Grant", ref("Grant")), **_errors(401, 404)}}},
             **_designer_paths(),
+            **_document_paths(),
         },
     }
 
@@ -279,4 +293,72 @@ def _designer_schemas() -> dict[str, Any]:
             "articles": {"type": "array", "items": {"type": "object", "properties": {
                 "article": text, "zh": text, "en": text}}},
             "actions": {"type": "array", "items": text}}},
+    }
+
+
+# --- documents (app.web.documents) ----------------------------------------------------------
+
+_DOCUMENT_ID = {"name": "document_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+_DOCUMENT_KINDS = list(DOCUMENT_KINDS)
+_PDF = {"description": "The signed PDF", "content": {"application/pdf": {
+    "schema": {"type": "string", "format": "binary"}}}}
+
+
+def _document_paths() -> dict[str, Any]:
+    ref = lambda name: {"$ref": f"#/components/schemas/{name}"}  # noqa: E731
+    integer_query = lambda name, about: {"name": name, "in": "query", "description": about,  # noqa: E731
+                                         "schema": _or_empty({"type": "integer", "minimum": 1})}
+    date_query = lambda name, about: {"name": name, "in": "query", "description": about,  # noqa: E731
+                                      "schema": _or_empty({"type": "string", "format": "date"})}
+    return {
+        "/api/v1/documents": {"get": {
+            "summary": "Documents visible to the caller, newest first", "security": _SECURED,
+            "parameters": [*_PAGE, {"name": "kind", "in": "query",
+                                                    "schema": _or_empty({"type": "string", "enum": _DOCUMENT_KINDS})},
+                           {"name": "process", "in": "query", "schema": {"type": "string"}},
+                           integer_query("org", "organisation id"), integer_query("instance", "instance id"),
+                           date_query("from", "issued on or after (YYYY-MM-DD)"),
+                           date_query("to", "issued on or before (YYYY-MM-DD)")],
+            "responses": {"200": _resp("Documents", {"type": "object", "required": ["items", "total"], "properties": {
+                "items": {"type": "array", "items": ref("Document")}, "total": {"type": "integer"},
+                "page": {"type": "integer"}, "per_page": {"type": "integer"}}}), **_errors(401, 422)}}},
+        "/api/v1/instances/{instance_id}/documents": {"get": {
+            "summary": "The documents issued by one instance's steps (404 when the instance is not visible)",
+            "security": _SECURED, "parameters": [
+                {"name": "instance_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}],
+            "responses": {"200": _resp("Documents", {"type": "object", "required": ["items", "total"], "properties": {
+                "items": {"type": "array", "items": ref("Document")}, "total": {"type": "integer"}}}),
+                **_errors(401, 404)}}},
+        "/api/v1/documents/{document_id}": {"get": {
+            "summary": "One document: its signed PDF, or its record when the client prefers application/json",
+            "security": _SECURED, "parameters": [_DOCUMENT_ID],
+            "responses": {"200": {"description": "The document", "content": {
+                "application/json": {"schema": ref("Document")}, **_PDF["content"]}}, **_errors(401, 404, 422)}}},
+        "/api/v1/documents/{document_id}/file": {"get": {
+            "summary": "The signed PDF of one document", "security": _SECURED, "parameters": [_DOCUMENT_ID],
+            "responses": {"200": _PDF, **_errors(401, 404, 422)}}},
+        "/api/v1/documents/{document_id}/verify": {"get": {
+            "summary": "Whether the platform's stored copy is present, unchanged and validly signed",
+            "security": _SECURED, "parameters": [_DOCUMENT_ID],
+            "responses": {"200": _resp("Verification", ref("DocumentVerification")), **_errors(401, 404)}}},
+    }
+
+
+def _document_schemas() -> dict[str, Any]:
+    text: dict[str, Any] = {"type": "string"}
+    nullable_str: dict[str, Any] = {"type": ["string", "null"]}
+    integer: dict[str, Any] = {"type": "integer"}
+    return {
+        "Document": {"type": "object", "required": ["id", "number", "kind", "version", "sha256", "verification_code"],
+                     "properties": {
+            "id": integer, "number": text, "kind": {"type": "string", "enum": _DOCUMENT_KINDS}, "kind_title": text,
+            "version": integer, "title": text, "instance_id": {"type": ["integer", "null"]},
+            "organisation": {"type": ["object", "null"]}, "supersedes": nullable_str, "superseded_by": nullable_str,
+            "articles": {"type": "array", "items": text}, "sha256": text, "verification_code": text,
+            "template_version": text, "size": integer, "created_at": {"type": "string", "format": "date-time"},
+            "links": {"type": "object", "properties": {"file": text, "verify": text}}}},
+        "DocumentVerification": {"type": "object", "required": ["genuine", "reason", "document"], "properties": {
+            "genuine": {"type": "boolean"}, "reason": nullable_str, "document": {"type": ["object", "null"]},
+            "superseded": {"type": "boolean"}, "superseded_by": nullable_str,
+            "signature": {"type": ["object", "null"]}, "message": nullable_str}},
     }
