@@ -28,14 +28,6 @@ _MAX_CACHED = 512
 
 
 @dataclass(frozen=True)
-class Form:
-    key: str
-    version: int | None  # None: the file in forms/, never stored
-    schema: dict[str, Any]
-    sha256: str
-
-
-@dataclass(frozen=True)
 class VersionInfo:
     key: str
     version: int
@@ -43,6 +35,15 @@ class VersionInfo:
     comment: str
     created_by: str | None  # username; None when seeded from forms/
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class Form:
+    key: str
+    version: int | None  # None: the file in forms/, never stored
+    schema: dict[str, Any]
+    sha256: str
+    info: VersionInfo | None = None  # who stored it, when, why; None for the file
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ def content_hash(schema: Any) -> str:
 
 
 def _form(row: FormVersion) -> Form:
-    return Form(row.form_key, row.version, row.schema, row.sha256)
+    return Form(row.form_key, row.version, row.schema, row.sha256, _info(row))
 
 
 def _newest_row(session: Session, key: str) -> FormVersion | None:
