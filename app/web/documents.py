@@ -12,14 +12,14 @@ from flask_login import login_required
 
 from app.errors import FieldError, ValidationError
 from app.extensions import csrf, db
-from app.models import DOCUMENT_KINDS, Document
-from app.services import documents
+from app.models import DOCUMENT_KINDS, Document, ProcessInstance
+from app.services import documents, processes
 from app.web.api import me_user, token_required
 from app.web.auth import current
 from app.web.i18n import lang
 
 bp = Blueprint("documents", __name__)
-api_bp = Blueprint("documents_api", __name__, url_prefix="/api/v1/documents")
+api_bp = Blueprint("documents_api", __name__, url_prefix="/api/v1")
 csrf.exempt(api_bp)
 PER_PAGE = 20
 
@@ -197,7 +197,7 @@ def document_json(document: Document, superseded_by: str | None) -> dict[str, An
     }
 
 
-@api_bp.get("")
+@api_bp.get("/documents")
 @token_required
 def api_list() -> Any:
     page, per_page = _int("page", 1) or 1, _int("per_page", PER_PAGE, 100) or PER_PAGE
@@ -206,24 +206,37 @@ def api_list() -> Any:
             "total": result.total, "page": result.page, "per_page": result.per_page}
 
 
-@api_bp.get("/<int:document_id>")
+@api_bp.get("/instances/<int:instance_id>/documents")
+@token_required
+def api_instance_documents(instance_id: int) -> Any:
+    """The documents of one instance the caller may see (404 when the instance is not theirs)."""
+    user = me_user()
+    if not (user.roles & documents.ALL_DOCUMENTS_ROLES and db.session.get(ProcessInstance, instance_id)):
+        processes.get_instance(db.session, user, instance_id)  # 404 unless the caller may see it
+    result = documents.list_documents(db.session, user, documents.DocumentFilters(instance_id=instance_id),
+                                      page=1, per_page=1000)
+    return {"items": [document_json(d, result.superseded_by.get(d.id)) for d in result.items],
+            "total": result.total}
+
+
+@api_bp.get("/documents/<int:document_id>")
 @token_required
 def api_detail(document_id: int) -> Any:
-    """The document as JSON, or its PDF for a client that asks for application/pdf."""
+    """The signed PDF; its record as JSON for a client that prefers application/json."""
     document = documents.get_document(db.session, me_user(), document_id)
-    if request.accept_mimetypes.best_match(["application/json", "application/pdf"]) == "application/pdf":
-        return _pdf_response(*documents.read_file(db.session, me_user(), document_id))
-    newer = documents.superseded_by(db.session, [document]).get(document.id)
-    return document_json(document, newer)
+    if request.accept_mimetypes.best_match(["application/pdf", "application/json"]) == "application/json":
+        newer = documents.superseded_by(db.session, [document]).get(document.id)
+        return document_json(document, newer)
+    return _pdf_response(*documents.read_file(db.session, me_user(), document_id))
 
 
-@api_bp.get("/<int:document_id>/file")
+@api_bp.get("/documents/<int:document_id>/file")
 @token_required
 def file(document_id: int) -> Any:
     return _pdf_response(*documents.read_file(db.session, me_user(), document_id))
 
 
-@api_bp.get("/<int:document_id>/verify")
+@api_bp.get("/documents/<int:document_id>/verify")
 @token_required
 def check(document_id: int) -> Any:
     document = documents.get_document(db.session, me_user(), document_id)

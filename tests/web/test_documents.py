@@ -57,7 +57,8 @@ def test_owner_and_document_officer_fetch_others_get_404(filed, login_as, client
         assert download.headers["Content-Disposition"] == f'attachment; filename="{filed["number"]}.pdf"'
         assert download.data == filed["pdf"]
         headers = api(username)
-        assert client.get(f"/api/v1/documents/{doc_id}", headers=headers).json["number"] == filed["number"]
+        record = client.get(f"/api/v1/documents/{doc_id}", headers={**headers, "Accept": "application/json"})
+        assert record.json["number"] == filed["number"]
     b = login_as("partner_b")
     assert filed["number"] not in b.get("/documents").get_data(as_text=True)
     for path in (f"/documents/{doc_id}", f"/documents/{doc_id}/download", f"/documents/{doc_id}/preview.png",
@@ -109,8 +110,9 @@ def test_api_lists_and_verifies(filed, client, api):
     assert listing["total"] == 1 and listing["items"][0]["organisation"]["code"] == "partner_a"
     item = listing["items"][0]
     assert item["articles"] == ["Art. 18"] and item["superseded_by"] is None and item["links"]["file"]
-    pdf = client.get(f"/api/v1/documents/{filed['id']}", headers={**headers, "Accept": "application/pdf"})
+    pdf = client.get(f"/api/v1/documents/{filed['id']}", headers=headers)  # the PDF unless JSON is preferred
     assert pdf.mimetype == "application/pdf" and pdf.data == filed["pdf"]
+    assert client.get(f"/api/v1/documents/{filed['id']}", headers={**headers, "Accept": "application/pdf"}).data == filed["pdf"]
     answer = client.get(f"/api/v1/documents/{filed['id']}/verify", headers=headers).json
     assert answer["genuine"] is True and answer["document"]["number"] == filed["number"]
     assert answer["superseded"] is False and answer["signature"]["valid"] and answer["signature"]["trusted"]

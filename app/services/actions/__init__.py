@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.models import ProcessInstance, User
-from app.services.actions import agreements, followups, grants, partners, products  # noqa: F401 (registration)
+from app.services.actions import agreements, documents, followups, grants, partners, products  # noqa: F401 (registration)
 from app.services.actions.registry import ACTIONS, ActionContext
 
 ACTION_NAMES = tuple(sorted(ACTIONS))
