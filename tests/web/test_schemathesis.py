@@ -31,6 +31,7 @@ from schemathesis.specs.openapi.checks import (
 
 from app.extensions import db
 from app.services.clock import clock
+from app.web.openapi import MAX_PAGE
 from tests import factories
 from tests.conftest import make_test_app
 
@@ -98,14 +99,58 @@ def _expressible(case: Any) -> bool:
     return not any(isinstance(v, dict | list) for v in (case.query or {}).values())
 
 
+# Known bugs in endpoints owned elsewhere, reported, matched narrowly so that anything else on
+# the same operation still fails. Each has a strict xfail test below that turns red once fixed.
+KNOWN_ISSUES: dict[str, Any] = {
+    # app/web/documents.py `_int` has no upper bound: ?page=10001 is accepted, and a page,
+    # org or instance beyond SQLite's INTEGER is a 500 (OverflowError in the driver).
+    "GET /api/v1/documents": lambda case: any(
+        name in ("page", "org", "instance") and str(value).isdigit() and int(value) > MAX_PAGE
+        for name, value in (case.query or {}).items()),
+}
+
+
+def _known_issue(operation: Any, case: Any) -> bool:
+    predicate = KNOWN_ISSUES.get(operation.label)
+    return bool(predicate and predicate(case))
+
+
+def _call(operation: Any, case: Any, mode: GenerationMode, headers: dict[str, str], statuses: Counter[str],
+          failures: list[str]) -> None:
+    checks = [*CHECKS, negative_data_rejection] if mode is GenerationMode.NEGATIVE else CHECKS
+    try:
+        response = case.call_and_validate(headers=headers, checks=checks)
+        statuses[f"{response.status_code // 100}xx"] += 1
+    except (AssertionError, BaseExceptionGroup) as exc:  # schemathesis' Failure / FailureGroup
+        if _known_issue(operation, case):
+            statuses["known issue"] += 1
+            return
+        statuses["failed"] += 1
+        failures.append(f"{operation.label} [{mode.value}] {case.method} {case.formatted_path} "
+                        f"body={case.body!r:.300} query={case.query!r:.200}:\n{str(exc)[:1200]}")
+
+
+def _coverage(operation: Any, headers: dict[str, str], statuses: Counter[str]) -> list[str]:
+    """Schemathesis' coverage phase: boundary values, wrong types, missing required parts."""
+    failures: list[str] = []
+    schema = operation.schema
+    for case in schema.iter_coverage_cases(operation, generation_modes=list(GenerationMode),
+                                           generation_config=schema.config.generation_for(operation=operation)):
+        mode = case.meta.generation.mode if case.meta else GenerationMode.POSITIVE
+        if mode is GenerationMode.NEGATIVE and not _expressible(case):
+            continue
+        _call(operation, case, mode, headers, statuses, failures)
+    return failures
+
+
 def _caller(operation: Any) -> str:
     return next(user for prefix, user in CALLERS if operation.path.startswith(prefix))
 
 
 def _fuzz(operation: Any, mode: GenerationMode, headers: dict[str, str], statuses: Counter[str],
           path_parameters: dict[str, Any] | None = None) -> list[str]:
+    """Schemathesis' fuzzing phase: ``MAX_EXAMPLES`` generated cases (derandomised)."""
     failures: list[str] = []
-    checks = [*CHECKS, negative_data_rejection] if mode is GenerationMode.NEGATIVE else CHECKS
     strategy = operation.as_strategy(generation_mode=mode, path_parameters=path_parameters)
     if mode is GenerationMode.NEGATIVE:
         strategy = strategy.filter(_expressible)
@@ -114,13 +159,7 @@ def _fuzz(operation: Any, mode: GenerationMode, headers: dict[str, str], statuse
     @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
               suppress_health_check=list(HealthCheck))
     def run(case: Any) -> None:
-        try:
-            response = case.call_and_validate(headers=headers, checks=checks)
-            statuses[f"{response.status_code // 100}xx"] += 1
-        except (AssertionError, BaseExceptionGroup) as exc:  # schemathesis' Failure / FailureGroup
-            statuses["failed"] += 1
-            failures.append(f"{operation.label} [{mode.value}] {case.method} {case.formatted_path} "
-                            f"body={case.body!r:.300} query={case.query!r:.200}:\n{str(exc)[:1200]}")
+        _call(operation, case, mode, headers, statuses, failures)
 
     try:
         run()
@@ -148,6 +187,7 @@ def test_fuzzed_requests_get_documented_json_answers(fuzz_app, bearer, known_ids
     operations = _operations(fuzz_app)
     for operation in operations:
         headers = bearer[_caller(operation)]
+        failures += _coverage(operation, headers, statuses)
         failures += _fuzz(operation, GenerationMode.POSITIVE, headers, statuses)
         failures += _fuzz(operation, GenerationMode.NEGATIVE, headers, statuses)
         names = {p.name for p in operation.path_parameters}
@@ -159,3 +199,12 @@ def test_fuzzed_requests_get_documented_json_answers(fuzz_app, bearer, known_ids
     # the fuzzer really reached the application: successes and refusals, on every operation
     assert statuses["2xx"] >= 5 * MAX_EXAMPLES and statuses["4xx"] >= 10 * MAX_EXAMPLES, statuses
     assert sum(statuses.values()) >= len(operations) * MAX_EXAMPLES, statuses
+
+
+@pytest.mark.xfail(strict=True, reason="reported: app/web/documents.py `_int` has no upper bound (see KNOWN_ISSUES)")
+def test_documents_refuse_numbers_beyond_their_bounds(fuzz_app, bearer):
+    client = fuzz_app.test_client()
+    for query in ("page=10001", "page=99999999999999999999", "org=99999999999999999999",
+                  "instance=99999999999999999999"):
+        r = client.get(f"/api/v1/documents?{query}", headers=bearer["operator"])
+        assert r.status_code == 422 and r.json["errors"][0]["field"] == query.split("=")[0], (query, r.status_code)
