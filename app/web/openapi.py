@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.models import DOCUMENT_KINDS
+from app.web.openapi_forms import form_paths, form_schemas
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -53,7 +54,7 @@ def document() -> dict[str, Any]:
         "servers": [{"url": "/"}],
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {**_schemas(), **_designer_schemas(), **_document_schemas()},
+            "schemas": {**_schemas(), **_designer_schemas(), **form_schemas(), **_document_schemas()},
         },
         "paths": {
             "/api/v1/auth/token": {"post": {
@@ -137,6 +138,7 @@ def document() -> dict[str, Any]:
                                 "schema": {"type": "integer", "minimum": 1}}],
                 "responses": {"200": _resp("Grant", ref("Grant")), **_errors(401, 404)}}},
             **_designer_paths(),
+            **form_paths(),
             **_document_paths(),
         },
     }
