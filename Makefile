@@ -13,11 +13,13 @@ install:
 install-test:
 	@scripts/setup.sh --test
 
-## run: install, migrate the SQLite database, deploy workflows, seed demo data, serve with the scheduler
+## run: install, migrate the SQLite database, deploy workflows, seed demo data, create the demo signing
+##      certificate when none is configured, serve with the scheduler
 run: install
 	@GRANTFLOW_DEMO=1 $(FLASK) db upgrade
 	@GRANTFLOW_DEMO=1 $(FLASK) deploy-workflows
 	@GRANTFLOW_DEMO=1 $(FLASK) seed-demo
+	@GRANTFLOW_DEMO=1 $(FLASK) documents init-signing
 	@GRANTFLOW_DEMO=1 GRANTFLOW_SCHEDULER=1 $(FLASK) serve
 
 ## lint: ruff, the import-layer contracts, mypy, and models vs migrations

@@ -1,4 +1,4 @@
-"""Flask commands: db, deploy-workflows, seed-demo, serve, audit verify."""
+"""Flask commands: db, deploy-workflows, seed-demo, serve, audit verify, documents init-signing."""
 
 from __future__ import annotations
 
@@ -113,6 +113,24 @@ def audit_verify() -> None:
     sys.exit(1)
 
 
+documents_cli = AppGroup("documents", help="The signing certificate of the documents.")
+
+
+@documents_cli.command("init-signing")
+def documents_init_signing() -> None:
+    """Make sure documents can be signed: use the configured key and certificate
+    (GRANTFLOW_SIGNING_KEY / GRANTFLOW_SIGNING_CERT), or create a self-signed demo pair under
+    instance/signing/ once. Prints which certificate signs and until when it is valid."""
+    from app.services import documents
+
+    runtime = documents.current()
+    configured = runtime.signing_key is not None and runtime.signing_cert is not None
+    signer = runtime.signer
+    cert = signer.cert_path
+    kind = "configured" if configured else "self-signed demo"
+    click.echo(f"documents are signed with the {kind} certificate {cert}")
+
+
 def register(app: Flask) -> None:
-    for cmd in (db_cli, audit_cli, timers_cli, deploy_workflows, seed_demo, serve):
+    for cmd in (db_cli, audit_cli, timers_cli, documents_cli, deploy_workflows, seed_demo, serve):
         app.cli.add_command(cmd)

@@ -380,3 +380,19 @@ def test_a_configured_signing_key_is_used(tmp_path):
         load_settings({**env, "GRANTFLOW_SIGNING_CERT": ""})
     with pytest.raises(SettingsError, match="GRANTFLOW_PUBLIC_URL"):
         load_settings({**env, "GRANTFLOW_PUBLIC_URL": "ftp://x"})
+
+
+def test_init_signing_creates_the_demo_certificate_once(app):
+    """`make run` calls `flask documents init-signing`: with no key configured it creates a
+    self-signed pair under instance/signing/ and reuses it on the next start."""
+    documents.configure(app.config["GRANTFLOW"])
+    folder = app.config["GRANTFLOW"].instance_path / "signing"
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["documents", "init-signing"])
+    assert first.exit_code == 0 and "self-signed demo certificate" in first.output, first.output
+    cert = next(folder.glob("*cert*.pem"))
+    pem = cert.read_bytes()
+    assert b"BEGIN CERTIFICATE" in pem and (folder / "demo-signing-key.pem").stat().st_mode & 0o077 == 0
+    documents.configure(app.config["GRANTFLOW"])  # a new process: the pair on disk is reused
+    again = runner.invoke(args=["documents", "init-signing"])
+    assert again.exit_code == 0 and cert.read_bytes() == pem
