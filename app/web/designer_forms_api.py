@@ -52,7 +52,10 @@ def form_history(key: str) -> Any:
 @bp.post("/<key>")
 @admin_required
 def form_save(key: str) -> Any:
-    body = request.get_json(silent=True, force=True)
+    try:
+        body = request.get_json(silent=True, force=True)
+    except RecursionError:  # nested deeper than the JSON parser goes
+        body = None
     try:
         if not isinstance(body, dict) or "schema" not in body or set(body) - {"schema", "comment"}:
             raise ValidationError("The form cannot be saved.", [FieldError(

@@ -126,6 +126,13 @@ REFUSED = [
     pytest.param(_schema_with(**{"$schema": "http://json-schema.org/draft-07/schema#"}), "/$schema",
                  id="other-dialect"),
     pytest.param(_schema_with(type="array"), "/type", id="not-an-object-schema"),
+    pytest.param(_schema_with(properties__comment__maxLength=float("inf")), "", id="infinite-number"),
+    pytest.param(_schema_with(allOf=[json.loads('{"not": ' * 40 + "{}" + "}" * 40)]), "", id="too-deep"),
+    pytest.param(_schema_with(**{"properties__comment__x-ui": {"widget": "radio"}}),
+                 "/properties/comment/x-ui/widget", id="widget-not-for-text"),
+    pytest.param(_schema_with(properties__personnel={"title": "人员", "type": "array", "items": {
+        "type": "object", "properties": {"on_duty": {"title": "在岗", "type": "boolean"}}}}),
+                 "/properties/personnel/items/properties/on_duty/type", id="yes-no-column"),
 ]
 
 

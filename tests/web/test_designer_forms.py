@@ -283,7 +283,7 @@ def test_api_saves_versions_and_refuses_bad_schemas_storing_nothing(app, client,
         assert r.status_code == 422, (body, r.json)
         assert r.json["error"] == "invalid_form" and path in [e["path"] for e in r.json["errors"]], r.json
         assert all(e["message"] for e in r.json["errors"])
-    for raw in ("not json", "[1, 2]"):
+    for raw in ("not json", "[1, 2]", '{"schema": ' + "[" * 5000 + "]" * 5000 + "}"):
         r = client.post(f"/api/v1/forms/{KEY}", data=raw, content_type="application/json", headers=h)
         assert r.status_code == 422
     r = client.post("/api/v1/forms/Bad-Key", json={"schema": retitled()}, headers=h)

@@ -10,6 +10,7 @@ the whole schema), or ``key`` / ``comment`` for the other inputs.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,7 @@ FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 MAX_CHARS = 200_000
 MAX_COMMENT = 500
 MAX_PROBLEMS = 30
+MAX_DEPTH = 32
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 TYPES = ("string", "integer", "number", "boolean", "array")
 COLUMN_TYPES = ("string", "integer", "number")
@@ -55,12 +57,19 @@ def parse(text: str) -> Any:
         message = _("This is not valid JSON: %(error)s (line %(line)s, column %(column)s).",
                     error=exc.msg, line=exc.lineno, column=exc.colno)
         raise ValidationError(_("The form cannot be saved."), [FieldError("", message)]) from None
+    except RecursionError:
+        raise ValidationError(_("The form cannot be saved."), [_too_deep()]) from None
 
 
 def problems(schema: Any) -> list[FieldError]:
     """Why ``schema`` cannot be used as a form (empty when it can). Stores nothing."""
     if not isinstance(schema, dict):
         return [FieldError("", _("A form is a JSON object."))]
+    deepest, finite = _shape(schema)
+    if deepest > MAX_DEPTH:
+        return [_too_deep()]
+    if not finite:
+        return [FieldError("", _("Numbers must be finite (no Infinity or NaN)."))]
     if len(form_versions.canonical_json(schema)) > MAX_CHARS:
         return [_too_large()]
     found = _schema_problems(schema)
@@ -93,6 +102,24 @@ def save(session: Session, user: User, key: str, schema: Any, comment: str = "")
 def pointer(*parts: Any) -> str:
     """A JSON Pointer (RFC 6901) to ``parts``."""
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def _shape(value: Any) -> tuple[int, bool]:
+    """How deeply objects and arrays nest in ``value``, and whether every number is finite;
+    without recursion, so that any depth is fine."""
+    deepest, finite, stack = 0, True, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in (node.values() if isinstance(node, dict) else node))
+        elif isinstance(node, float) and not math.isfinite(node):
+            finite = False
+    return deepest, finite
+
+
+def _too_deep() -> FieldError:
+    return FieldError("", _("The form is nested too deeply (at most %(n)s levels).", n=MAX_DEPTH))
 
 
 def _too_large() -> FieldError:
