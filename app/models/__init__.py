@@ -8,6 +8,13 @@ from app.models.catalog import CatalogItem
 from app.models.documents import DOCUMENT_KINDS, Document, DocumentSequence
 from app.models.forms import FormVersion
 from app.models.grants import DataProduct, Grant, LogRetention, SchedulerLease, grant_item
+from app.models.notifications import (
+    NOTIFICATION_KINDS,
+    EmailOutbox,
+    Notification,
+    NotificationPreference,
+    TaskNotice,
+)
 from app.models.workflow import HumanTask, ProcessDefinition, ProcessInstance
 
 __all__ = [
@@ -21,10 +28,15 @@ __all__ = [
     "DataProduct",
     "Document",
     "DocumentSequence",
+    "EmailOutbox",
     "FormVersion",
     "Grant",
     "LogRetention",
+    "NOTIFICATION_KINDS",
+    "Notification",
+    "NotificationPreference",
     "SchedulerLease",
+    "TaskNotice",
     "grant_item",
     "HumanTask",
     "Organisation",
