@@ -1,4 +1,5 @@
-"""Flask commands: db, deploy-workflows, seed-demo, serve, audit verify, documents init-signing."""
+"""Flask commands: db, deploy-workflows, seed-demo, serve, audit verify, documents init-signing,
+notifications send."""
 
 from __future__ import annotations
 
@@ -131,6 +132,19 @@ def documents_init_signing() -> None:
     click.echo(f"documents are signed with the {kind} certificate {cert}")
 
 
+notifications_cli = AppGroup("notifications", help="Notification e-mail.")
+
+
+@notifications_cli.command("send")
+def notifications_send() -> None:
+    """Send the due e-mails of the outbox once, as the scheduler does (GRANTFLOW_SMTP_*)."""
+    from app import jobs
+
+    report = jobs.send_emails(current_app._get_current_object())  # type: ignore[attr-defined]
+    click.echo(f"e-mails sent: {report.sent}; failed attempts: {report.failed}; "
+               f"left for later: {report.deferred}; skipped (e-mail is off): {report.skipped}")
+
+
 def register(app: Flask) -> None:
-    for cmd in (db_cli, audit_cli, timers_cli, documents_cli, deploy_workflows, seed_demo, serve):
+    for cmd in (db_cli, audit_cli, timers_cli, documents_cli, notifications_cli, deploy_workflows, seed_demo, serve):
         app.cli.add_command(cmd)

@@ -22,6 +22,14 @@ stops start-up with a message naming the variable.
 | GRANTFLOW_SIGNING_CERT | (none) | PEM certificate of that key; when neither is set, a self-signed demo pair is created once under <instance>/signing/ |
 | GRANTFLOW_SIGNING_KEY_PASSWORD | (none) | passphrase of GRANTFLOW_SIGNING_KEY, if it is encrypted |
 | GRANTFLOW_PUBLIC_URL | http://<host>:<port> | address printed in documents' QR codes (the verification page lives under it) |
+| GRANTFLOW_SMTP_HOST | (none) | SMTP server for notification e-mail; without it e-mail is off (queued rows are marked skipped) |
+| GRANTFLOW_SMTP_PORT | 25 | its port |
+| GRANTFLOW_SMTP_USER / GRANTFLOW_SMTP_PASSWORD | (none) | login, when the server asks for one (set both) |
+| GRANTFLOW_SMTP_FROM | (none; required with a host) | sender address, e.g. `GrantFlow <noreply@example.cn>` |
+| GRANTFLOW_SMTP_STARTTLS | 0 | 1 upgrades the connection with STARTTLS before logging in |
+| GRANTFLOW_SMTP_TIMEOUT | 10 | seconds to wait for the server on each connection or command |
+| GRANTFLOW_SMTP_MAX_ATTEMPTS | 6 | tries per e-mail before it is marked failed |
+| GRANTFLOW_SMTP_RETRY_SECONDS | 60 | wait before the first retry; doubled after each failure (at most 6 hours) |
 """
 
 from __future__ import annotations
@@ -36,6 +44,21 @@ ROOT = Path(__file__).resolve().parent.parent
 
 class SettingsError(RuntimeError):
     """A setting has a value that cannot be used."""
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """Where notification e-mail goes (GRANTFLOW_SMTP_*) and how sending is retried."""
+
+    host: str
+    port: int = 25
+    user: str | None = None
+    password: str | None = None
+    sender: str = ""
+    starttls: bool = False
+    timeout: int = 10
+    max_attempts: int = 6
+    retry_seconds: int = 60
 
 
 @dataclass(frozen=True)
@@ -59,6 +82,7 @@ class Settings:
     signing_cert: Path | None = None
     signing_key_password: str | None = None
     public_url: str = ""  # "": http://<host>:<port>
+    smtp: SmtpSettings | None = None  # None: e-mail is off
 
 
 def _bool(env: dict[str, str], name: str, default: bool) -> bool:
@@ -116,6 +140,28 @@ def _public_url(env: dict[str, str]) -> str:
     return raw
 
 
+def _smtp(env: dict[str, str]) -> SmtpSettings | None:
+    host = (env.get("GRANTFLOW_SMTP_HOST") or "").strip()
+    if not host:
+        return None
+    sender = (env.get("GRANTFLOW_SMTP_FROM") or "").strip()
+    if "@" not in sender:
+        raise SettingsError(f"GRANTFLOW_SMTP_FROM must be a sender address when GRANTFLOW_SMTP_HOST is set, not {sender!r}")
+    user, password = env.get("GRANTFLOW_SMTP_USER") or None, env.get("GRANTFLOW_SMTP_PASSWORD") or None
+    if bool(user) != bool(password):
+        raise SettingsError("GRANTFLOW_SMTP_USER and GRANTFLOW_SMTP_PASSWORD must be set together")
+    port = _int(env, "GRANTFLOW_SMTP_PORT", 25)
+    if port > 65535:
+        raise SettingsError(f"GRANTFLOW_SMTP_PORT must be at most 65535, not {port}")
+    return SmtpSettings(
+        host=host, port=port, user=user, password=password, sender=sender,
+        starttls=_bool(env, "GRANTFLOW_SMTP_STARTTLS", False),
+        timeout=_int(env, "GRANTFLOW_SMTP_TIMEOUT", 10),
+        max_attempts=_int(env, "GRANTFLOW_SMTP_MAX_ATTEMPTS", 6),
+        retry_seconds=_int(env, "GRANTFLOW_SMTP_RETRY_SECONDS", 60),
+    )
+
+
 def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Settings:
     """Read settings from ``env`` (default: the process environment), then apply overrides.
 
@@ -149,6 +195,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         "signing_cert": signing_cert,
         "signing_key_password": env.get("GRANTFLOW_SIGNING_KEY_PASSWORD") or None,
         "public_url": _public_url(env),
+        "smtp": _smtp(env),
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

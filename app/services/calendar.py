@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Agreement, HumanTask, Organisation, ProcessDefinition
-from app.services import audit
+from app.services import audit, notifications
 from app.services.actions.agreements import end_agreement
 from app.services.actions.grants import revoke_all
 from app.services.actions.registry import ActionContext
@@ -26,6 +26,7 @@ class CalendarReport:
     renewal_windows_opened: int = 0
     agreements_expired: int = 0
     reminders: int = 0
+    overdue_notices: int = 0
 
 
 def run(session: Session) -> CalendarReport:
@@ -34,6 +35,7 @@ def run(session: Session) -> CalendarReport:
         renewal_windows_opened=note_renewal_windows(session),
         agreements_expired=handle_expiries(session),
         reminders=remind_due_tasks(session),
+        overdue_notices=notifications.notify_overdue(session),
     )
 
 
@@ -50,6 +52,7 @@ def note_renewal_windows(session: Session) -> int:
             agreement.renewal_window_noted_at = clock.now()
             audit.record(session, "agreement.renewal_window_opened", actor=None, org_id=agreement.org_id,
                          payload={"number": agreement.number, "opens": opens.isoformat(), "closes": closes.isoformat()})
+            notifications.agreement_expiring(session, agreement, closes)
             count += 1
     session.flush()
     return count
@@ -84,18 +87,22 @@ def handle_expiries(session: Session) -> int:
 
 
 def remind_due_tasks(session: Session) -> int:
-    """Record once a reminder for each open task due within the next 24 hours."""
+    """Record once a reminder for each open task due within the next 24 hours, and tell the
+    users who see it (due soon, or overdue if it already is)."""
     now = clock.now()
     count = 0
+    reminded: list[HumanTask] = []
     for task in session.execute(
         select(HumanTask).where(HumanTask.status == "open", HumanTask.reminded_at.is_(None),
                                 HumanTask.due_at.is_not(None), HumanTask.due_at <= now + REMINDER_HORIZON)
     ).scalars():
         task.reminded_at = now
+        reminded.append(task)
         audit.record(session, "task.reminder", actor=None, instance_id=task.instance_id, task_id=task.id,
                      payload={"title": task.title, "due_at": task.due_at.isoformat() if task.due_at else None,
                               "overdue": bool(task.due_at and task.due_at <= now)})
         count += 1
+    notifications.tasks_due(session, reminded)
     session.flush()
     return count
 

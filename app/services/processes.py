@@ -14,7 +14,7 @@ from app import engine
 from app.engine import ReadyTask, RunResult
 from app.errors import ForbiddenError, NotFoundError, ValidationError
 from app.models import AuditEvent, HumanTask, Organisation, ProcessDefinition, ProcessInstance, User
-from app.services import actions, audit, definitions, form_versions, intake
+from app.services import actions, audit, definitions, form_versions, intake, notifications
 from app.services.access import instance_visible_clause
 from app.services.clock import clock
 from app.services.durations import parse_duration
@@ -136,6 +136,7 @@ def apply_result(session: Session, instance: ProcessInstance, result: RunResult,
         instance.next_timer_at = None
         audit.record(session, "instance.completed", actor=actor, instance_id=instance.id,
                      org_id=instance.org_id, payload={"outcome": instance.outcome})
+        notifications.instance_decided(session, instance, actor)
     session.flush()
 
 
@@ -151,10 +152,11 @@ def _sync_tasks(session: Session, instance: ProcessInstance, ready: list[ReadyTa
         if task_id not in ready_ids:
             row.status = "cancelled"
             row.completed_at = now
+    created: list[HumanTask] = []
     for task in ready:
         if task.id in open_rows:
             continue
-        session.add(
+        created.append(
             HumanTask(
                 id=task.id,
                 instance_id=instance.id,
@@ -172,6 +174,8 @@ def _sync_tasks(session: Session, instance: ProcessInstance, ready: list[ReadyTa
                 created_at=now,
             )
         )
+    session.add_all(created)
+    notifications.tasks_created(session, instance, created)
 
 
 def candidate_org(session: Session, instance: ProcessInstance, task: ReadyTask) -> int | None:
