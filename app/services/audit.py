@@ -95,6 +95,7 @@ def verify(session: Session, batch: int = 1000) -> VerifyReport:
     while True:
         rows = session.execute(
             select(AuditEvent).where(AuditEvent.seq > last_seq).order_by(AuditEvent.seq).limit(batch)
+            .execution_options(populate_existing=True)  # the rows as stored now, not as this session saw them
         ).scalars().all()
         if not rows:
             break
@@ -108,7 +109,7 @@ def verify(session: Session, batch: int = 1000) -> VerifyReport:
             prev = row.hash
             last_seq = row.seq
             checked += 1
-    head = session.get(AuditHead, 1)
+    head = session.get(AuditHead, 1, populate_existing=True)
     if head is not None and (head.seq != last_seq or head.last_hash != prev):
         return VerifyReport(checked, last_seq + 1, "rows after this one were removed")
     return VerifyReport(checked, None, None)
