@@ -353,6 +353,45 @@ def test_concurrent_issuers_take_distinct_numbers(app):
     assert sorted(numbers) == ["NS-WS-2031-000001", "NS-WS-2031-000002"]
 
 
+def test_on_postgresql_an_issuer_rendering_does_not_block_the_next(app):
+    """The number is taken in its own short transaction on PostgreSQL: a second issuer gets
+    its number while the first one's transaction (rendering, signing) is still open."""
+    from app.services.documents import numbering
+
+    if db.engine.dialect.name != "postgresql":  # type: ignore[union-attr]
+        pytest.skip("SQLite queues writers by design")
+    first_took, second_took = threading.Event(), threading.Event()
+    numbers: dict[str, str] = {}
+
+    def first() -> None:
+        session = db.new_session()
+        try:
+            numbers["first"] = numbering.next_number(session, 2032)
+            first_took.set()
+            numbers["second_done_while_first_open"] = str(second_took.wait(10))
+            session.rollback()  # the step failed: its number stays unused
+        finally:
+            session.close()
+
+    def second() -> None:
+        first_took.wait(10)
+        session = db.new_session()
+        try:
+            numbers["second"] = numbering.next_number(session, 2032)
+            second_took.set()
+            session.commit()
+        finally:
+            session.close()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert numbers == {"first": "NS-WS-2032-000001", "second": "NS-WS-2032-000002",
+                       "second_done_while_first_open": "True"}
+
+
 def test_a_configured_signing_key_is_used(tmp_path):
     from cryptography.hazmat.primitives import serialization
     from weasyprint import HTML

@@ -19,11 +19,23 @@ _VERSION_SUFFIX = re.compile(r"-V\d+$")
 
 
 def next_number(session: Session, year: int) -> str:
-    """Take the next number of ``year``'s series inside the caller's transaction.
+    """The next number of ``year``'s series.
 
-    The UPDATE locks the year's row until the transaction ends, so concurrent issuers queue
-    and numbers are neither repeated nor skipped (a rolled-back issue frees its number).
+    On PostgreSQL the number is taken in a short transaction of its own, so that concurrent
+    issuers do not queue behind each other's rendering and signing (which take the number
+    first, as it is printed on every page): numbers are unique and increasing, and a step that
+    fails after taking one leaves that number unused. On SQLite, where writers queue anyway,
+    it is taken inside the caller's transaction: a rolled-back issue frees its number.
     """
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        with Session(bind=bind.engine if hasattr(bind, "engine") else bind) as own, own.begin():
+            return _take(own, year)
+    return _take(session, year)
+
+
+def _take(session: Session, year: int) -> str:
+    """Bump ``year``'s row (the UPDATE locks it until the transaction ends) or open the year."""
     for _attempt in range(3):
         bumped = session.execute(
             update(DocumentSequence).where(DocumentSequence.year == year)
