@@ -252,8 +252,9 @@ def render_email(notice: Notice, name: str, locale: str | None) -> tuple[str, st
         lines = [_("Hello %(name)s,", name=name), "", text.body, ""]
         if notice.link:
             lines += [_("Open: %(url)s", url=_base_url + notice.link), ""]
+        settings_url = _base_url + "/notifications/preferences"
         lines += ["-- ", _("GrantFlow, the public data authorized operation platform. Choose which notices you "
-                           "get by e-mail: %(url)s", url=f"{_base_url}/notifications/preferences")]
+                           "get by e-mail: %(url)s", url=settings_url)]
         return f"[GrantFlow] {text.title}", "\n".join(lines) + "\n"
 
 

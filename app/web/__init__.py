@@ -35,6 +35,7 @@ def register_web(app: Flask) -> None:
         i18n,
         inbox,
         instances,
+        notifications,
     )
 
     app.url_map.converters["int"] = IdConverter  # before any blueprint adds a rule
@@ -53,3 +54,5 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(designer_forms_api.bp)
     app.register_blueprint(documents.bp)
     app.register_blueprint(documents.api_bp)
+    app.register_blueprint(notifications.bp)
+    app.register_blueprint(notifications.api_bp)

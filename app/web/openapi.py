@@ -6,6 +6,7 @@ from typing import Any
 
 from app.models import DOCUMENT_KINDS
 from app.web.openapi_forms import form_paths, form_schemas
+from app.web.openapi_notifications import notification_paths, notification_schemas
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -54,7 +55,8 @@ def document() -> dict[str, Any]:
         "servers": [{"url": "/"}],
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {**_schemas(), **_designer_schemas(), **form_schemas(), **_document_schemas()},
+            "schemas": {**_schemas(), **_designer_schemas(), **form_schemas(), **_document_schemas(),
+                        **notification_schemas()},
         },
         "paths": {
             "/api/v1/auth/token": {"post": {
@@ -63,7 +65,11 @@ def document() -> dict[str, Any]:
                                            "required": ["username", "password"],
                                            "properties": {"username": {"type": "string", "maxLength": 64},
                                                           "password": {"type": "string", "maxLength": 256}}}),
-                "responses": {"200": _resp("Token", ref("Token")), **_errors(400, 401, 422)}}},
+                "responses": {"200": _resp("Token", ref("Token")), **_errors(400, 401, 422)}},
+                "delete": {
+                "summary": "Revoke the bearer token this request carries (it is refused from then on)",
+                "security": _SECURED,
+                "responses": {"204": {"description": "Revoked"}, **_errors(401)}}},
             "/api/v1/me": {"get": {"summary": "The caller", "security": _SECURED,
                                    "responses": {"200": _resp("User", ref("User")), **_errors(401)}}},
             "/api/v1/processes": {"get": {
@@ -140,6 +146,7 @@ def document() -> dict[str, Any]:
             **_designer_paths(),
             **form_paths(),
             **_document_paths(),
+            **notification_paths(),
         },
     }
 
