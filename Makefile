@@ -5,7 +5,7 @@ FLASK := $(VENV)/flask --app app
 export GRANTFLOW_HOST ?= 127.0.0.1
 export GRANTFLOW_PORT ?= 5000
 
-.PHONY: run install install-test test lint clean
+.PHONY: run run-pg install install-test test lint clean
 
 install:
 	@scripts/setup.sh
@@ -21,6 +21,11 @@ run: install
 	@GRANTFLOW_DEMO=1 $(FLASK) seed-demo
 	@GRANTFLOW_DEMO=1 $(FLASK) documents init-signing
 	@GRANTFLOW_DEMO=1 GRANTFLOW_SCHEDULER=1 $(FLASK) serve
+
+## run-pg: the same on PostgreSQL (GRANTFLOW_DATABASE_URL, default postgres@127.0.0.1:5432/grantflow),
+##         served by gunicorn with GRANTFLOW_WORKERS workers (default 4) and one scheduler process
+run-pg: install
+	@scripts/run_pg.sh
 
 ## lint: ruff, the import-layer contracts, mypy, and models vs migrations
 lint: install-test

@@ -145,6 +145,31 @@ def notifications_send() -> None:
                f"left for later: {report.deferred}; skipped (e-mail is off): {report.skipped}")
 
 
+scheduler_cli = AppGroup("scheduler", help="The background jobs, run in a process of their own.")
+
+
+@scheduler_cli.command("run")
+@click.option("--once", is_flag=True, help="Run what is due once and exit.")
+def scheduler_run(once: bool) -> None:
+    """Run the due timers, the compliance calendar and the e-mail outbox every
+    GRANTFLOW_TIMER_POLL_SECONDS, in the foreground: the one scheduler of a gunicorn
+    deployment (`make run-pg`). The database lease keeps a second one idle."""
+    import time
+
+    from app import jobs
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    poll = app.config["GRANTFLOW"].timer_poll_seconds
+    click.echo(f"scheduler {jobs.HOLDER}: every {poll} s")
+    while True:
+        report = jobs.run_due(app)
+        if not report.skipped and report.timers_fired:
+            click.echo(f"timers fired: {report.timers_fired}")
+        if once:
+            return
+        time.sleep(poll)
+
+
 def register(app: Flask) -> None:
-    for cmd in (db_cli, audit_cli, timers_cli, documents_cli, notifications_cli, deploy_workflows, seed_demo, serve):
+    for cmd in (db_cli, audit_cli, timers_cli, documents_cli, notifications_cli, scheduler_cli, deploy_workflows, seed_demo, serve):
         app.cli.add_command(cmd)
