@@ -5,11 +5,11 @@ Revises: 0006
 Create Date: 2026-11-27 10:37:03.705524
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
 
 import app.models.base  # noqa: F401  (custom column types)
-from sqlalchemy.dialects import postgresql
 
 revision = '0007'
 down_revision = '0006'
