@@ -13,6 +13,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from werkzeug.serving import run_simple
 
+from app.cli_users import users_cli
 from app.errors import DefinitionError
 from app.extensions import db
 from app.services import audit, definitions, demo
@@ -173,3 +174,4 @@ def scheduler_run(once: bool) -> None:
 def register(app: Flask) -> None:
     for cmd in (db_cli, audit_cli, timers_cli, documents_cli, notifications_cli, scheduler_cli, deploy_workflows, seed_demo, serve):
         app.cli.add_command(cmd)
+    app.cli.add_command(users_cli)

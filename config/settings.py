@@ -17,6 +17,7 @@ stops start-up with a message naming the variable.
 | GRANTFLOW_TOKEN_TTL_HOURS | 12 | lifetime of API bearer tokens |
 | GRANTFLOW_MAX_CONTENT_LENGTH | 5242880 | largest accepted request body, bytes |
 | GRANTFLOW_LOGIN_MAX_FAILURES | 5 | failed logins in 15 minutes before an account is throttled |
+| GRANTFLOW_SECURE_COOKIES | 1 when GRANTFLOW_PUBLIC_URL is https://, else 0 | 1 sends the session cookie over HTTPS only |
 | GRANTFLOW_FILES_DIR | <instance>/files | the document file store (content-addressed PDFs and their previews) |
 | GRANTFLOW_SIGNING_KEY | (none) | PEM private key that signs every document; with GRANTFLOW_SIGNING_CERT |
 | GRANTFLOW_SIGNING_CERT | (none) | PEM certificate of that key; when neither is set, a self-signed demo pair is created once under <instance>/signing/ |
@@ -82,6 +83,7 @@ class Settings:
     signing_cert: Path | None = None
     signing_key_password: str | None = None
     public_url: str = ""  # "": http://<host>:<port>
+    secure_cookies: bool = False
     smtp: SmtpSettings | None = None  # None: e-mail is off
 
 
@@ -195,6 +197,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         "signing_cert": signing_cert,
         "signing_key_password": env.get("GRANTFLOW_SIGNING_KEY_PASSWORD") or None,
         "public_url": _public_url(env),
+        "secure_cookies": _bool(env, "GRANTFLOW_SECURE_COOKIES", _public_url(env).startswith("https://")),
         "smtp": _smtp(env),
     }
     values.update(overrides)

@@ -51,12 +51,17 @@ def _int_arg(name: str, default: int, maximum: int | None = MAX_PAGE) -> int:
     return value
 
 
+def bearer_token() -> str:
+    """The token of the request's ``Authorization: Bearer ...`` header, or ""."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
 def token_required(view: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        user = accounts.user_for_token(db.session, token.strip()) if scheme.lower() == "bearer" and token else None
+        token = bearer_token()
+        user = accounts.user_for_token(db.session, token) if token else None
         if user is None:
             raise AuthenticationError("a valid bearer token is required (POST /api/v1/auth/token)")
         g.api_user = user
@@ -127,6 +132,15 @@ def token() -> Any:
     value = accounts.issue_token(db.session, user, settings.token_ttl_hours)
     db.session.commit()
     return jsonify({"token": value, "token_type": "Bearer", "expires_in": settings.token_ttl_hours * 3600})
+
+
+@bp.delete("/auth/token")
+@token_required
+def revoke_token() -> Any:
+    """Revoke the token this request carries (sign out of the API); it fails from now on."""
+    accounts.revoke_token(db.session, bearer_token())
+    db.session.commit()
+    return "", 204
 
 
 @bp.get("/me")

@@ -57,6 +57,14 @@ def init_app(app: Flask) -> None:
         user = accounts.get_user(db.session, int(user_id))
         return SignedIn(user) if user is not None and user.is_active else None
 
+    settings = app.config["GRANTFLOW"]
+    # The session and remember-me cookies: never readable by scripts, not sent on cross-site
+    # requests, and only over HTTPS when the platform is served over HTTPS.
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=settings.secure_cookies,
+        REMEMBER_COOKIE_HTTPONLY=True, REMEMBER_COOKIE_SAMESITE="Lax", REMEMBER_COOKIE_SECURE=settings.secure_cookies,
+    )
+
     @app.after_request
     def _headers(response: Any) -> Any:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -99,6 +107,8 @@ def login() -> Any:
 @bp.post("/logout")
 @login_required
 def logout() -> Any:
+    audit.record(db.session, "user.logout", actor=current())
+    db.session.commit()
     logout_user()
     session.clear()
     flash(_("You have signed out."), "info")

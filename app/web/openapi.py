@@ -65,7 +65,11 @@ def document() -> dict[str, Any]:
                                            "required": ["username", "password"],
                                            "properties": {"username": {"type": "string", "maxLength": 64},
                                                           "password": {"type": "string", "maxLength": 256}}}),
-                "responses": {"200": _resp("Token", ref("Token")), **_errors(400, 401, 422)}}},
+                "responses": {"200": _resp("Token", ref("Token")), **_errors(400, 401, 422)}},
+                "delete": {
+                "summary": "Revoke the bearer token this request carries (it is refused from then on)",
+                "security": _SECURED,
+                "responses": {"204": {"description": "Revoked"}, **_errors(401)}}},
             "/api/v1/me": {"get": {"summary": "The caller", "security": _SECURED,
                                    "responses": {"200": _resp("User", ref("User")), **_errors(401)}}},
             "/api/v1/processes": {"get": {
@@ -305,7 +309,7 @@ def _designer_schemas() -> dict[str, Any]:
 
 _DOCUMENT_ID = {"name": "document_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
 _DOCUMENT_KINDS = list(DOCUMENT_KINDS)
-_PDF = {"description": "The signed PDF", "content": {"application/pdf": {
+_PDF: dict[str, Any] = {"description": "The signed PDF", "content": {"application/pdf": {
     "schema": {"type": "string", "format": "binary"}}}}
 
 

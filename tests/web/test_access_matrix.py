@@ -24,7 +24,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import CatalogItem, Grant
+from app.models import CatalogItem, Grant, Notification
 from app.services import demo, documents, processes
 from app.services.clock import clock
 from tests.conftest import make_test_app
@@ -97,6 +97,9 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("instances.articles", "GET"): A(SIGNED_IN),
     ("catalog.index", "GET"): A(SIGNED_IN),
     ("documents.index", "GET"): A(SIGNED_IN),
+    # the dashboard: the authority, the operator and admins
+    ("dashboard.index", "GET"): A(frozenset({"authority", "operator", "admin"})),
+    ("dashboard_api.api_index", "GET"): A(frozenset({"authority", "operator", "admin"})),
     ("catalog.grant_list", "GET"): A(GRANT_VIEWERS),
     # starting a data request (data_authorization): active partners; an empty form is a 422
     ("instances.start", "GET"): A(DATA_REQUESTERS, {"key": "data_authorization"}),
@@ -143,6 +146,15 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("documents_api.file", "GET"): A(DOCUMENT_A, {"document_id": "document_a"}),
     ("documents_api.check", "GET"): A(DOCUMENT_A, {"document_id": "document_a"}),
     ("documents_api.api_instance_documents", "GET"): A(INSTANCE_A | {"doc_officer"}, {"instance_id": "instance_a"}),
+    ("api.revoke_token", "DELETE"): A(SIGNED_IN),
+    # notifications: each user's own (partner_a has one about its returned request)
+    ("notifications.index", "GET"): A(SIGNED_IN),
+    ("notifications.preferences", "GET"): A(SIGNED_IN),
+    ("notifications.preferences", "POST"): A(SIGNED_IN, body={"task_new.in_app": "on"}),
+    ("notifications.read_all", "POST"): A(SIGNED_IN, body={}),
+    ("notifications.read", "POST"): A(frozenset({"partner_a"}), {"notification_id": "notification_a"}, body={}),
+    ("notifications_api.api_list", "GET"): A(SIGNED_IN),
+    ("notifications_api.api_read", "POST"): A(frozenset({"partner_a"}), {"notification_id": "notification_a"}),
     # forms: read by anyone signed in (clients render them), changed by process administrators
     ("forms_api.form_list", "GET"): A(SIGNED_IN),
     ("forms_api.form_detail", "GET"): A(SIGNED_IN, {"key": "da_request"}),
@@ -152,7 +164,8 @@ ACCESS: dict[tuple[str, str], Access] = {
 DESIGNER_BLUEPRINTS = ("designer",)  # designer, designer_api, designer_forms, ...: admins only
 DESIGNER_ARGS = {"key": "partner_onboarding", "version": "1"}
 # Calls that change the caller's state run last, in this order (claim before unclaim).
-LAST = ("inbox.claim", "inbox.unclaim", "api.task_claim", "api.task_unclaim", "auth.set_locale", "auth.logout")
+LAST = ("inbox.claim", "inbox.unclaim", "api.task_claim", "api.task_unclaim", "api.revoke_token", "auth.set_locale",
+        "auth.logout")
 
 
 @pytest.fixture(scope="module")
@@ -194,6 +207,10 @@ def build_world(app: Flask) -> dict[str, Any]:
                           f"grant_{suffix}": grant.id, f"grant_{suffix}_number": grant.number,
                           f"business_key_{suffix}": instance.business_key})
         world["mkt_001"] = session.execute(select(CatalogItem.id).where(CatalogItem.code == "MKT-001")).scalar_one()
+        # the notice partner_a got when its request came back to it
+        world["notification_a"] = session.execute(
+            select(Notification.id).where(Notification.user_id == user(session, "partner_a").id,
+                                          Notification.task_id == world["task_a"])).scalar_one()
     return world
 
 

@@ -99,6 +99,8 @@ def _expressible(case: Any) -> bool:
     return not any(isinstance(v, dict | list) for v in (case.query or {}).values())
 
 
+# Operations whose only input is the bearer token, which they end (tests/web/test_account_security.py).
+NOT_FUZZED = {"DELETE /api/v1/auth/token"}
 # Known bugs in endpoints owned elsewhere, reported, matched narrowly so that anything else on
 # the same operation still fails. Each has a strict xfail test below that turns red once fixed.
 KNOWN_ISSUES: dict[str, Any] = {
@@ -186,6 +188,8 @@ def test_fuzzed_requests_get_documented_json_answers(fuzz_app, bearer, known_ids
     statuses: Counter[str] = Counter()
     operations = _operations(fuzz_app)
     for operation in operations:
+        if operation.label in NOT_FUZZED:
+            continue
         headers = bearer[_caller(operation)]
         failures += _coverage(operation, headers, statuses)
         failures += _fuzz(operation, GenerationMode.POSITIVE, headers, statuses)
