@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from app import jobs
 from app.errors import ValidationError
 from app.models import Agreement, EmailOutbox, HumanTask, Notification, TaskNotice, User
-from app.services import calendar, notifications, processes
+from app.services import calendar, leases, notifications, processes
 from app.services.access import can_see_task
 from app.services.clock import clock
 from app.services.guards import renewal_window
@@ -209,7 +209,7 @@ def test_a_server_that_is_away_delays_mail_with_backoff_and_never_undoes_the_ste
         controller.stop()
 
 
-def test_mail_is_given_up_after_the_last_attempt_and_skipped_when_mail_is_off(app, session, mail_app):
+def test_mail_is_given_up_after_the_last_attempt_and_skipped_when_mail_is_off(app, session, mail_app, runner):
     clock.set(datetime(2026, 6, 1, 2, 0, tzinfo=UTC))
     start_request(session)
     for _ in range(3):
@@ -223,6 +223,10 @@ def test_mail_is_given_up_after_the_last_attempt_and_skipped_when_mail_is_off(ap
     app.config["GRANTFLOW"] = dataclasses.replace(app.config["GRANTFLOW"], smtp=None)
     assert send(app, session).skipped == 1
     assert [r.status for r in outbox(session)] == ["failed", "skipped"]
+    start_request(session, "partner_a")
+    result = runner.invoke(args=["notifications", "send"])  # what an operator runs by hand
+    assert result.exit_code == 0 and "skipped (e-mail is off): 1" in result.output
+    assert [r.status for r in outbox(session)] == ["failed", "skipped", "skipped"]
     assert notifications.retry_delay(30, 60) == timedelta(hours=6)  # the delay stops growing
 
 
@@ -278,3 +282,16 @@ def test_the_operator_is_told_once_when_its_agreement_enters_the_renewal_window(
     assert notes(session, "partner_a", "agreement_expiring") == []
     assert calendar.note_renewal_windows(session) == 0
     assert len(notes(session, "operator", "agreement_expiring")) == 1
+
+
+def test_the_scheduler_sends_mail_only_where_it_holds_the_lease(session, mail_app, mailbox):
+    clock.set(datetime(2026, 6, 1, 2, 0, tzinfo=UTC))
+    start_request(session)
+    assert leases.acquire(session, jobs.LEASE, "host-b", 90)
+    session.commit()
+    assert jobs.run_due(mail_app, holder="host-a").skipped
+    assert [r.status for r in outbox(session)] == ["pending"] and mailbox.messages == []
+    session.commit()
+    report = jobs.run_due(mail_app, holder="host-b")
+    assert report.emails is not None and report.emails.sent == 1
+    assert [r.status for r in outbox(session)] == ["sent"] and len(mailbox.messages) == 1
