@@ -26,6 +26,7 @@ def register_web(app: Flask) -> None:
         assets,
         auth,
         catalog,
+        dashboard,
         designer,
         designer_api,
         designer_forms,
@@ -52,6 +53,8 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(designer_api.bp)
     app.register_blueprint(designer_forms.bp)
     app.register_blueprint(designer_forms_api.bp)
+    app.register_blueprint(dashboard.bp)
+    app.register_blueprint(dashboard.api_bp)
     app.register_blueprint(documents.bp)
     app.register_blueprint(documents.api_bp)
     app.register_blueprint(notifications.bp)

@@ -147,6 +147,7 @@ def document() -> dict[str, Any]:
             **form_paths(),
             **_document_paths(),
             **notification_paths(),
+            **_dashboard_paths(),
         },
     }
 
@@ -311,6 +312,33 @@ _DOCUMENT_ID = {"name": "document_id", "in": "path", "required": True, "schema":
 _DOCUMENT_KINDS = list(DOCUMENT_KINDS)
 _PDF: dict[str, Any] = {"description": "The signed PDF", "content": {"application/pdf": {
     "schema": {"type": "string", "format": "binary"}}}}
+
+
+def _dashboard_paths() -> dict[str, Any]:
+    integer: dict[str, Any] = {"type": "integer"}
+    text: dict[str, Any] = {"type": "string"}
+    number: dict[str, Any] = {"type": "number"}
+    obj = lambda props: {"type": "object", "required": list(props), "properties": props}  # noqa: E731
+    schema = obj({
+        "generated_at": {"type": "string", "format": "date-time"},
+        "instances": {"type": "array", "items": obj({
+            "process_key": text, "name": text, "total": integer,
+            "by_status": {"type": "object", "additionalProperties": integer}})},
+        "tasks": obj({"open": integer, "overdue": integer, "overdue_by_unit": {"type": "array", "items": obj(
+            {"unit": text, "key": text, "overdue": integer})}}),
+        "step_times": {"type": "array", "items": obj({
+            "process_key": text, "element": text, "title": text, "median_hours": number, "p90_hours": number,
+            "completed": integer})},
+        "expiring": {"type": "array", "items": obj({
+            "kind": {"type": "string", "enum": ["operation_agreement", "service_agreement", "grant"]},
+            "number": text, "organisation": text, "expires_on": {"type": "string", "format": "date"},
+            "days_left": integer})},
+        "articles": obj({"total": integer, "covered": integer, "missing": {"type": "array", "items": text}}),
+    })
+    return {"/api/v1/dashboard": {"get": {
+        "summary": "Where things stand (authority, operator, admin): instances by process and status, overdue "
+                   "tasks by unit, time per step, agreements and grants expiring in 6 months, article coverage",
+        "security": _SECURED, "responses": {"200": _resp("The dashboard", schema), **_errors(401, 403)}}}}
 
 
 def _document_paths() -> dict[str, Any]:
