@@ -238,3 +238,27 @@ def test_deployment_accepts_a_form_stored_only_in_the_database(session):
     task = open_task(session, "operator", "review_qualifications", instance)
     assert (task.form_key, task.form_version) == ("onboarding_site_check", 1)
     assert form_versions.of_task(session, task).schema["title"] == "入驻现场核查"
+
+
+def test_a_migrated_task_gets_its_new_form_and_keeps_an_unchanged_one(session):
+    admin = user(session, "admin")
+    instance = processes.start(session, user(session, "applicant"), "partner_onboarding", factories.application())
+    session.commit()
+    personnel = open_task(session, "operator", "admit_personnel", instance)
+    personnel_v2 = json.loads((ROOT / "forms" / "onboarding_personnel_admission.json").read_text(encoding="utf-8"))
+    personnel_v2["title"] = "人员入场审核（第二版）"
+    assert forms_editor.save(session, admin, "onboarding_personnel_admission", personnel_v2).version == 2
+    new_form = with_site_visit(base())
+    forms_editor.save(session, admin, "onboarding_site_check", new_form)
+    assert forms_editor.save(session, admin, "onboarding_site_check", new_form | {"title": "入驻现场核查"}).version == 2
+    source = (ROOT / "workflows" / "partner_onboarding.bpmn").read_text(encoding="utf-8")
+    files = {"partner_onboarding.bpmn": source.replace(FORM_KEY, FORM_KEY.replace(KEY, "onboarding_site_check"), 1)}
+    to_version = designer.deploy(session, admin, files, "现场核查表单").version
+    session.commit()
+
+    assert designer.migrate_one(session, admin, instance.id, to_version, process_key="partner_onboarding").migrated
+    session.commit()
+    review = open_task(session, "operator", "review_qualifications", instance)
+    assert (review.form_key, review.form_version) == ("onboarding_site_check", 2)  # the newest of its new form
+    personnel = open_task(session, "operator", "admit_personnel", instance)
+    assert (personnel.form_key, personnel.form_version) == ("onboarding_personnel_admission", 1)
