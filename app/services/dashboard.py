@@ -135,6 +135,8 @@ def _step_times(session: Session, board: Dashboard) -> None:
     spans: dict[tuple[str, str], list[float]] = defaultdict(list)
     titles: dict[tuple[str, str], str] = {}
     for key, element, title, created, completed in rows:
+        if completed is None:
+            continue
         spans[(key, element)].append(max((completed - created).total_seconds(), 0) / 3600)
         titles[(key, element)] = title
     out = []

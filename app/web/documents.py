@@ -8,6 +8,8 @@ from typing import Any
 
 from flask import Blueprint, Response, render_template, request, url_for
 from flask.blueprints import BlueprintSetupState
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 from flask_login import login_required
 
 from app.errors import FieldError, ValidationError
@@ -23,52 +25,20 @@ api_bp = Blueprint("documents_api", __name__, url_prefix="/api/v1")
 csrf.exempt(api_bp)
 PER_PAGE = 20
 
-# This page's chrome in Chinese. The shared catalogue (app/web/translations) is owned
-# elsewhere; these move there as `_()` messages when it is next regenerated.
-ZH: dict[str, str] = {
-    "Documents": "文书", "Document": "文书", "Kind": "文书类型", "Process": "流程", "Organisation": "机构",
-    "From": "起始日期", "To": "截止日期", "All": "全部", "Apply": "筛选", "Number": "文书编号",
-    "Title": "标题", "Version": "版本", "Status": "状态", "Case": "案件", "Issued": "出具时间",
-    "Download": "下载", "Preview": "预览", "Current": "现行有效", "Superseded by %s": "已被 %s 替代",
-    "Nothing yet.": "暂无文书。", "Previous": "上一页", "Next": "下一页",
-    "Preview of page 1": "第 1 页预览", "No preview available.": "暂无预览。",
-    "Versions": "版本记录", "Articles": "依据条款", "Verification": "核验", "Verification code": "校验码",
-    "SHA-256": "SHA-256 摘要", "Template": "模板版本", "Size": "文件大小", "Issued by": "出具人",
-    "Verify a document": "核验文书", "Enter the verification code printed on the document, or upload the PDF.":
-        "请输入文书上印制的校验码，或上传 PDF 文件。",
-    "Verification code (10 characters)": "校验码（10 位）", "or upload the PDF": "或上传 PDF 文件",
-    "Verify": "核验", "Genuine": "真实有效", "Not genuine": "无法确认为真",
-    "This document was issued by the platform.": "该文书由本平台出具。",
-    "This version was superseded by %s; use the newer version.": "该版本已被 %s 替代，请以新版本为准。",
-    "This is the current version.": "该版本为现行有效版本。",
-    "Signature": "电子签名", "valid, made with the platform's certificate": "有效，由平台证书签署",
-    "valid, but not made with the platform's current certificate": "有效，但并非由平台当前证书签署",
-    "missing or broken": "缺失或已损坏", "Enter a code or choose a PDF file.": "请输入校验码或选择 PDF 文件。",
-    "Back to the documents": "返回文书列表", "Verification status": "核验状态", "system": "系统",
-    "pages": "页",
+# Why a verification failed (codes from app.services.documents.verification).
+REASONS: dict[str, Any] = {
+    'malformed_code': lazy_gettext('That is not a verification code: 10 letters and digits (no 0, 1, I or O).'),
+    'unknown_code': lazy_gettext('No document carries this code.'),
+    'unknown_file': lazy_gettext('This file is not a document issued by the platform.'),
+    'content_mismatch': lazy_gettext('This file claims to be the document below, but its content differs from the issued file (it was altered).'),
+    'signature_invalid': lazy_gettext("The file's electronic signature is missing or invalid."),
+    'stored_file_damaged': lazy_gettext("The platform's copy is missing or damaged; contact the document officer."),
 }
-REASONS_ZH_EN: dict[str, tuple[str, str]] = {
-    "malformed_code": ("校验码格式不正确：应为 10 位字母和数字（不含 0、1、I、O）。",
-                       "That is not a verification code: 10 letters and digits (no 0, 1, I or O)."),
-    "unknown_code": ("没有文书使用该校验码。", "No document carries this code."),
-    "unknown_file": ("该文件不是本平台出具的文书。", "This file is not a document issued by the platform."),
-    "content_mismatch": ("该文件自称为下列文书，但内容与平台登记的文件不一致（已被改动）。",
-                         "This file claims to be the document below, but its content differs from the issued file (it was altered)."),
-    "signature_invalid": ("文件的电子签名缺失或无效。", "The file's electronic signature is missing or invalid."),
-    "stored_file_damaged": ("平台登记的文件缺失或已损坏，请联系文书管理员。",
-                            "The platform's copy is missing or damaged; contact the document officer."),
-}
-
-
-def t(text: str, arg: str | None = None) -> str:
-    """``text`` in the page's language (English is the key)."""
-    out = text if lang().startswith("en") else ZH.get(text, text)
-    return out % arg if arg is not None else out
 
 
 def reason_text(reason: str | None) -> str:
-    zh, en = REASONS_ZH_EN.get(reason or "", (reason or "", reason or ""))
-    return en if lang().startswith("en") else zh
+    """Why a check failed, in the page's language."""
+    return str(REASONS[reason]) if reason in REASONS else (reason or "")
 
 
 def kind_title(kind: str) -> str:
@@ -82,7 +52,7 @@ def _configure(state: BlueprintSetupState) -> None:
 
 @bp.context_processor
 def _helpers() -> dict[str, Any]:
-    return {"t": t, "reason_text": reason_text, "kind_title": kind_title, "kinds": DOCUMENT_KINDS}
+    return {"reason_text": reason_text, "kind_title": kind_title, "kinds": DOCUMENT_KINDS}
 
 
 # --- request parsing ---------------------------------------------------------------------
@@ -172,7 +142,7 @@ def verify() -> Any:
         elif code:
             result = documents.verify_code(db.session, code)
         else:
-            error = t("Enter a code or choose a PDF file.")
+            error = _("Enter a code or choose a PDF file.")
     elif request.args.get("code"):
         code = request.args["code"].strip()
         result = documents.verify_code(db.session, code)
@@ -211,7 +181,8 @@ def api_list() -> Any:
 def api_instance_documents(instance_id: int) -> Any:
     """The documents of one instance the caller may see (404 when the instance is not theirs)."""
     user = me_user()
-    if not (user.roles & documents.ALL_DOCUMENTS_ROLES and db.session.get(ProcessInstance, instance_id)):
+    sees_all = bool(user.roles & documents.ALL_DOCUMENTS_ROLES)
+    if not (sees_all and db.session.get(ProcessInstance, instance_id) is not None):
         processes.get_instance(db.session, user, instance_id)  # 404 unless the caller may see it
     result = documents.list_documents(db.session, user, documents.DocumentFilters(instance_id=instance_id),
                                       page=1, per_page=1000)

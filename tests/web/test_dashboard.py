@@ -63,9 +63,13 @@ def test_page_draws_the_charts_without_javascript_in_both_languages(session, log
     assert "NS-FW-DASH-1" in page and "服务协议" in page
     assert re.search(r'class="seg seg-completed" style="width: [\d.]+%"', page)
     assert "<script" not in page.split("<main", 1)[1].split("</main>", 1)[0]  # the charts are plain HTML
+
+
+def test_page_in_english(login_as):  # no `session` fixture here: it would share the request globals
+    client = login_as("operator")
     client.post("/locale", data={"locale": "en", "next": "/dashboard", "csrf_token": csrf_token(client, "/dashboard")})
     english = client.get("/dashboard").get_data(as_text=True)
-    assert "Dashboard" in english and "Overdue tasks by unit" in english
+    assert "Dashboard" in english and "Overdue tasks by unit" in english and "仪表板" not in english
 
 
 def test_only_the_authority_the_operator_and_admins(client, login_as, api):
