@@ -132,7 +132,7 @@ def _unsupported(root: etree._Element) -> list[ElementError]:
 
 
 def _user_tasks(root: etree._Element, ctx: LintContext) -> list[ElementError]:
-    """Check role, formKey, articles, due and the expression properties of user tasks."""
+    """Check role, formKey, articles, due, bulkApprovable and the expression properties of user tasks."""
     errors = []
     for task in root.iter(_q("userTask")):
         task_id = task.get("id")
@@ -142,6 +142,9 @@ def _user_tasks(root: etree._Element, ctx: LintContext) -> list[ElementError]:
         due = props.get("due")
         if due is not None and not is_iso_duration(due):
             errors.append(ElementError(task_id, f"'due' must be an ISO 8601 duration such as P5D, got '{due}'"))
+        bulk = props.get("bulkApprovable")
+        if bulk is not None and bulk.strip().lower() not in ("true", "false"):
+            errors.append(ElementError(task_id, f"'bulkApprovable' must be 'true' or 'false', got '{bulk}'"))
         for name in _EXPRESSION_PROPERTIES:
             errors += _code_errors(task_id, name, props.get(name), "eval")
     return errors

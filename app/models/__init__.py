@@ -5,6 +5,7 @@ from app.models.agreements import Agreement
 from app.models.audit import AuditEvent, AuditHead
 from app.models.base import Base, utcnow
 from app.models.catalog import CatalogItem
+from app.models.collaboration import Comment, SavedFilter
 from app.models.documents import DOCUMENT_KINDS, Document, DocumentSequence
 from app.models.forms import FormVersion
 from app.models.grants import DataProduct, Grant, LogRetention, SchedulerLease, grant_item
@@ -24,6 +25,7 @@ __all__ = [
     "AuditHead",
     "Base",
     "CatalogItem",
+    "Comment",
     "DOCUMENT_KINDS",
     "DataProduct",
     "Document",
@@ -43,6 +45,7 @@ __all__ = [
     "ProcessDefinition",
     "ProcessInstance",
     "RoleMembership",
+    "SavedFilter",
     "User",
     "utcnow",
 ]

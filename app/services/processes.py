@@ -219,19 +219,31 @@ def get_instance(session: Session, user: User, instance_id: int) -> ProcessInsta
 
 def list_instances(
     session: Session, user: User, *, process_key: str | None = None, status: str | None = None,
-    page: int = 1, per_page: int = 20,
+    q: str | None = None, org_id: int | None = None, page: int = 1, per_page: int = 20,
 ) -> tuple[list[ProcessInstance], int]:
-    """Instances the user may see, newest first, with the total count."""
+    """Instances the user may see, newest first, with the total count. Filters: ``q`` a part
+    of the business key (any case), ``org_id`` the owning organisation, ``process_key``, ``status``."""
     query = select(ProcessInstance).where(instance_visible_clause(user))
     if process_key:
         query = query.where(ProcessInstance.process_key == process_key)
     if status:
         query = query.where(ProcessInstance.status == status)
+    if q and q.strip():
+        query = query.where(ProcessInstance.business_key.icontains(q.strip(), autoescape=True))
+    if org_id is not None:
+        query = query.where(ProcessInstance.org_id == org_id)
     total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
     rows = session.execute(
         query.order_by(ProcessInstance.id.desc()).limit(per_page).offset((page - 1) * per_page)
     ).scalars().all()
     return list(rows), total
+
+
+def instance_organisations(session: Session, user: User) -> list[Organisation]:
+    """The organisations that own instances the user may see (the search's choices), by name."""
+    owners = select(ProcessInstance.org_id).where(instance_visible_clause(user)).distinct()
+    return list(session.execute(select(Organisation).where(Organisation.id.in_(owners)).order_by(Organisation.name))
+                .scalars())
 
 
 def history(session: Session, instance: ProcessInstance) -> list[AuditEvent]:

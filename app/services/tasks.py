@@ -19,7 +19,14 @@ from app.errors import (
     TaskNotReadyError,
     ValidationError,
 )
-from app.models import Agreement, HumanTask, ProcessInstance, User
+from app.models import (
+    Agreement,
+    HumanTask,
+    ProcessDefinition,
+    ProcessInstance,
+    RoleMembership,
+    User,
+)
 from app.services import actions, audit, form_versions
 from app.services.access import can_see_task, instance_visible_clause, task_visible_clause
 from app.services.clock import clock
@@ -184,3 +191,116 @@ def _check_extra(session: Session, form_key: str, data: dict[str, Any]) -> None:
         if data.get("valid_until") and data.get("signed_on") and data["valid_until"] <= data["signed_on"]:
             raise ValidationError(_("Some fields need attention."),
                                   [FieldError("valid_until", _("Must be after the signing date."))])
+
+
+# --------------------------------------------------------------------------- hand-over and bulk
+
+BULK_ACTIONS = ("claim", "approve")
+BULK_MAX_TASKS = 100
+BULK_COMMENT_MAX = 4000
+
+
+def colleagues(session: Session, user: User, task: HumanTask) -> list[User]:
+    """The active users, other than ``user`` and the task's assignee, who may do ``task``: its
+    role and, for an organisation's task, that organisation (the inbox's rule), by name."""
+    holders = select(RoleMembership.user_id).where(RoleMembership.role == task.role)
+    candidates = session.execute(select(User).where(User.id.in_(holders), User.is_active.is_(True))).scalars()
+    return sorted((u for u in candidates if u.id not in (user.id, task.assignee_id) and can_see_task(u, task)),
+                  key=lambda u: (u.display_name, u.username))
+
+
+def reassign(session: Session, actor: User, task_id: str, to_username: str) -> HumanTask:
+    """Hand an open task to a colleague who may do it too (``colleagues``), with the audit
+    entry "task.reassigned" {from, to}, in the caller's transaction. The actor must hold the
+    task or, when nobody has claimed it, be one who may do it.
+
+    Raises NotFoundError / ForbiddenError (not the actor's task to hand on), TaskNotReadyError
+    (no longer open), ValidationError on ``username`` (no such colleague, or one who may not
+    do the task: the same answer, so that other organisations' accounts are not revealed)."""
+    task, _instance = _open_task_locked(session, actor, task_id)
+    if task.assignee_id not in (None, actor.id):
+        raise ForbiddenError(_("Only the user who claimed the task can hand it on."))
+    name = to_username.strip()[:64] if isinstance(to_username, str) else ""
+    colleague = session.execute(select(User).where(User.username == name)).scalar_one_or_none() if name else None
+    if colleague is not None and colleague.id == actor.id:
+        problem = _("Choose a colleague; to take the task yourself, claim it.")
+    elif colleague is None or not colleague.is_active or not can_see_task(colleague, task):
+        problem = _("%(username)s is not a colleague who may do this task.", username=name or "—")
+    else:
+        previous = task.assignee.username if task.assignee else None
+        task.assignee = colleague
+        audit.record(session, "task.reassigned", actor=actor, instance_id=task.instance_id, task_id=task.id,
+                     payload={"title": task.title, "from": previous, "to": colleague.username})
+        session.flush()
+        return task
+    raise ValidationError(_("The task could not be handed on."), [FieldError("username", problem)])
+
+
+@dataclass(frozen=True)
+class BulkRequest:
+    action: str
+    task_ids: list[str]
+    comment: str
+
+
+@dataclass(frozen=True)
+class BulkOutcome:
+    """What became of one task of a bulk request: done, or refused with the error's code and message."""
+
+    task_id: str
+    done: bool
+    title: str | None = None
+    error: str | None = None
+    message: str | None = None
+    errors: tuple[FieldError, ...] = ()  # a refused completion's field errors (the step's form)
+
+
+def bulk_request(action: Any, task_ids: Any, comment: Any = "") -> BulkRequest:
+    """Check a bulk request: ``action`` claim or approve, 1 to ``BULK_MAX_TASKS`` task ids
+    (repeats dropped), and for approve a comment. Raises ValidationError naming each field."""
+    errors = []
+    if action not in BULK_ACTIONS:
+        errors.append(FieldError("action", _("Choose claim or approve.")))
+    ids = list(dict.fromkeys(str(t).strip() for t in task_ids if str(t).strip())) \
+        if isinstance(task_ids, list | tuple) else []
+    if not ids:
+        errors.append(FieldError("task_ids", _("Select at least one task.")))
+    elif len(ids) > BULK_MAX_TASKS:
+        errors.append(FieldError("task_ids", _("At most %(n)s tasks at a time.", n=BULK_MAX_TASKS)))
+    text = comment.strip() if isinstance(comment, str) else ""
+    if action == "approve" and not text:
+        errors.append(FieldError("comment", _("Approving several tasks at once needs a comment.")))
+    elif len(text) > BULK_COMMENT_MAX:
+        errors.append(FieldError("comment", _("At most %(n)s characters.", n=BULK_COMMENT_MAX)))
+    if errors:
+        raise ValidationError(_("The selected tasks were not changed."), errors)
+    return BulkRequest(str(action), ids, text)
+
+
+def bulk_approvable(session: Session, task_ids: list[str]) -> set[str]:
+    """Those of ``task_ids`` whose step carries ``bulkApprovable`` in the version its instance runs."""
+    if not task_ids:
+        return set()
+    rows = session.execute(
+        select(HumanTask.id, HumanTask.spec_id, ProcessDefinition.meta)
+        .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+        .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
+        .where(HumanTask.id.in_([str(t)[:36] for t in task_ids]))
+    )
+    return {task_id for task_id, spec_id, meta in rows
+            if (meta or {}).get("tasks", {}).get(spec_id, {}).get("bulk_approvable")}
+
+
+def bulk_one(session: Session, user: User, request: BulkRequest, task_id: str) -> HumanTask:
+    """Do a bulk request's action on one task, in the caller's transaction (the edge gives each
+    task its own). Approve is for bulk-approvable steps only: it completes the task with
+    {"decision": "approve", "comment": ...}, validated by the step's form like any completion.
+
+    Raises what claim() and complete() raise, and ValidationError for a step that must be
+    decided on its own page."""
+    if request.action == "claim":
+        return claim(session, user, task_id)
+    task = get_task(session, user, task_id)
+    if task.id not in bulk_approvable(session, [task.id]):
+        raise ValidationError(_("This step cannot be approved in bulk; open it and decide it there."))
+    return complete(session, user, task.id, {"decision": "approve", "comment": request.comment})
