@@ -1,20 +1,29 @@
-"""The append-only audit chain: every row carries SHA-256(previous hash + its canonical JSON)."""
+"""The append-only audit chain: every row carries SHA-256(previous hash + its canonical JSON).
+Also the reading side for the authority: filtered, paginated search and batched export."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from flask_babel import gettext as _
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
-from app.models import AuditEvent, AuditHead, User
+from app.errors import ForbiddenError
+from app.models import AuditEvent, AuditHead, Organisation, ProcessInstance, User
 from app.services.clock import clock
 
 GENESIS = "0" * 64
+# Who may read the audit log: the public data authority oversees the regime, the platform
+# administrators run it.
+READER_ROLES = frozenset({"authority", "admin"})
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")  # dates in filters are calendar days in Shenzhen
 
 
 def canonical(event: AuditEvent) -> str:
@@ -113,3 +122,118 @@ def verify(session: Session, batch: int = 1000) -> VerifyReport:
     if head is not None and (head.seq != last_seq or head.last_hash != prev):
         return VerifyReport(checked, last_seq + 1, "rows after this one were removed")
     return VerifyReport(checked, None, None)
+
+
+# --- reading the log ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AuditFilters:
+    """Each set field narrows the search; dates are whole local days, both ends included."""
+
+    action: str | None = None
+    actor: str | None = None
+    org_id: int | None = None
+    instance_id: int | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    items: list[AuditEvent]
+    total: int
+    page: int
+    per_page: int
+    organisations: dict[int, Organisation]  # the rows' organisations, by id
+    business_keys: dict[int, str]  # the rows' instances, by id
+
+
+def require_reader(user: User) -> None:
+    """Raise ForbiddenError unless ``user`` may read the audit log."""
+    if not user.roles & READER_ROLES:
+        raise ForbiddenError(_("Only the public data authority and administrators may read the audit log."))
+
+
+def _filtered(f: AuditFilters) -> Select[Any]:
+    query = select(AuditEvent)
+    if f.action:
+        query = query.where(AuditEvent.action == f.action)
+    if f.actor:
+        query = query.where(AuditEvent.actor == f.actor)
+    if f.org_id:
+        query = query.where(AuditEvent.org_id == f.org_id)
+    if f.instance_id:
+        query = query.where(AuditEvent.instance_id == f.instance_id)
+    if f.date_from:
+        query = query.where(AuditEvent.at >= _day_start(f.date_from))
+    if f.date_to:
+        query = query.where(AuditEvent.at < _day_start(f.date_to + timedelta(days=1)))
+    return query
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=LOCAL_TZ).astimezone(UTC)
+
+
+def search(session: Session, user: User, filters: AuditFilters, *, page: int = 1, per_page: int = 50) -> AuditPage:
+    """One page of matching events, newest first. Raises ForbiddenError (see require_reader)."""
+    require_reader(user)
+    query = _filtered(filters)
+    total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    items = list(session.execute(
+        query.order_by(AuditEvent.seq.desc()).limit(per_page).offset((page - 1) * per_page)).scalars())
+    return AuditPage(items, total, page, per_page, *labels(session, items))
+
+
+def export_batches(session: Session, user: User, filters: AuditFilters,
+                   batch: int = 1000) -> Iterator[tuple[list[AuditEvent], dict[int, Organisation], dict[int, str]]]:
+    """Every matching event recorded so far, oldest first, in batches with their labels (see
+    ``labels``); events appended while the batches are read are left out. Each batch is one
+    short query, so the caller may end its transaction between batches. Raises
+    ForbiddenError before yielding anything."""
+    require_reader(user)
+    upto = session.execute(select(func.max(AuditEvent.seq))).scalar() or 0
+    return _batches(session, filters, batch, upto)
+
+
+def _batches(session: Session, filters: AuditFilters, batch: int,
+             upto: int) -> Iterator[tuple[list[AuditEvent], dict[int, Organisation], dict[int, str]]]:
+    last = 0
+    while True:
+        rows = list(session.execute(
+            _filtered(filters).where(AuditEvent.seq > last, AuditEvent.seq <= upto)
+            .order_by(AuditEvent.seq).limit(batch)).scalars())
+        if not rows:
+            return
+        yield (rows, *labels(session, rows))
+        last = rows[-1].seq
+
+
+def record_export(session: Session, user: User, filters: AuditFilters) -> None:
+    """Note in the chain that ``user`` exported the log with these filters."""
+    require_reader(user)
+    record(session, "audit.exported", actor=user, payload={"filters": filters.as_dict()})
+
+
+def labels(session: Session, events: list[AuditEvent]) -> tuple[dict[int, Organisation], dict[int, str]]:
+    """The organisations and the instances' business keys named by ``events``."""
+    org_ids = {e.org_id for e in events if e.org_id is not None}
+    instance_ids = {e.instance_id for e in events if e.instance_id is not None}
+    orgs = {o.id: o for o in session.execute(select(Organisation).where(Organisation.id.in_(org_ids))).scalars()} \
+        if org_ids else {}
+    keys: dict[int, str] = {}
+    if instance_ids:
+        rows = session.execute(select(ProcessInstance.id, ProcessInstance.business_key)
+                               .where(ProcessInstance.id.in_(instance_ids)))
+        keys = {instance_id: key for instance_id, key in rows}
+    return orgs, keys
+
+
+def filter_choices(session: Session) -> tuple[list[str], list[Organisation]]:
+    """The actions recorded so far and the organisations, for the filter form."""
+    actions = list(session.execute(select(AuditEvent.action).distinct().order_by(AuditEvent.action)).scalars())
+    orgs = list(session.execute(select(Organisation).order_by(Organisation.kind, Organisation.code)).scalars())
+    return actions, orgs

@@ -24,6 +24,7 @@ def register_web(app: Flask) -> None:
     from app.web import (
         api,
         assets,
+        audit_pages,
         auth,
         catalog,
         dashboard,
@@ -47,6 +48,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(inbox.bp)
     app.register_blueprint(instances.bp)
     app.register_blueprint(catalog.bp)
+    app.register_blueprint(audit_pages.bp)
     app.register_blueprint(assets.bp)
     app.register_blueprint(designer.bp)
     app.register_blueprint(api.bp)

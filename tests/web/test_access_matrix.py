@@ -147,6 +147,9 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("documents_api.check", "GET"): A(DOCUMENT_A, {"document_id": "document_a"}),
     ("documents_api.api_instance_documents", "GET"): A(INSTANCE_A | {"doc_officer"}, {"instance_id": "instance_a"}),
     ("api.revoke_token", "DELETE"): A(SIGNED_IN),
+    # the audit log: the public data authority and the platform administrators
+    ("audit_pages.index", "GET"): A(frozenset({"authority", "admin"})),
+    ("audit_pages.export", "GET"): A(frozenset({"authority", "admin"})),
     # notifications: each user's own (partner_a has one about its returned request)
     ("notifications.index", "GET"): A(SIGNED_IN),
     ("notifications.preferences", "GET"): A(SIGNED_IN),

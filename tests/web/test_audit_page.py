@@ -1,0 +1,133 @@
+"""The audit page (/audit) and its CSV export (/audit.csv): for the authority and
+administrators only; filters by action, user, organisation, case and dates; pages of 50;
+UTF-8 with a byte-order mark, formulas neutralised, and each export itself audited."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import re
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import AuditEvent
+from app.services import audit, processes
+from app.services.clock import clock
+from tests import factories
+from tests.helpers import org, user
+
+
+def _rows(page: str) -> list[str]:
+    """The table rows of an audit page, as text without tags."""
+    body = page[page.index("<tbody>"):page.index("</tbody>")]
+    return [html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", row))).strip() for row in body.split("<tr>")[1:]]
+
+
+def _csv(response) -> list[dict[str, str]]:
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert "attachment" in response.headers["Content-Disposition"]
+    raw = response.get_data()
+    assert raw.startswith("\ufeff".encode()), raw[:10]  # Excel reads UTF-8 only with the BOM
+    return list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+
+
+@pytest.fixture
+def started(app):
+    """An onboarding case started by the applicant: a few entries with an instance and an org."""
+    with app.app_context():
+        instance = processes.start(db.session, user(db.session, "applicant"), "partner_onboarding",
+                                   factories.application(company_name="深圳南山新锐数据科技有限公司"))
+        db.session.commit()
+        return {"id": instance.id, "business_key": instance.business_key,
+                "org_id": org(db.session, "applicant").id}
+
+
+def test_only_the_authority_and_administrators_read_the_log(login_as, client):
+    for username in ("authority", "admin"):
+        c = login_as(username)
+        page = c.get("/audit")
+        assert page.status_code == 200, username
+        text = page.get_data(as_text=True)
+        assert "审计日志" in text and 'href="/audit"' in text  # the page and its nav link
+        assert c.get("/audit.csv").status_code == 200
+    for username in ("operator", "partner_a", "doc_officer", "taskforce"):
+        c = login_as(username)
+        r = c.get("/audit")
+        assert r.status_code == 403 and "只有公共数据主管部门和平台管理员可以查看审计日志" in r.get_data(as_text=True)
+        assert c.get("/audit.csv").status_code == 403
+        assert 'href="/audit"' not in c.get("/inbox").get_data(as_text=True), username
+    r = client.get("/audit.csv")
+    assert r.status_code == 302 and "/login" in r.headers["Location"]
+
+
+def test_filters_narrow_the_entries(login_as, started, app):
+    c = login_as("authority")
+    everything = _rows(c.get("/audit").get_data(as_text=True))
+    by_case = _rows(c.get(f"/audit?instance={started['id']}").get_data(as_text=True))
+    assert 2 <= len(by_case) < len(everything)
+    assert all(started["business_key"] in row for row in by_case)
+    by_actor = _rows(c.get("/audit?actor=applicant").get_data(as_text=True))
+    assert by_actor and all(" applicant " in f" {row} " for row in by_actor)
+    by_action = _rows(c.get("/audit?action=user.login").get_data(as_text=True))
+    assert by_action and all("user.login" in row and "user.login_failed" not in row for row in by_action)
+    by_org = _rows(c.get(f"/audit?org={started['org_id']}").get_data(as_text=True))
+    assert by_org and all("深圳南山新锐数据科技有限公司" in row for row in by_org)
+    combined = _rows(c.get(f"/audit?instance={started['id']}&actor=nobody").get_data(as_text=True))
+    assert combined == ["没有符合筛选条件的记录。"]
+    today = clock.now().astimezone(audit.LOCAL_TZ).date()
+    assert len(_rows(c.get(f"/audit?from={today}&to={today}&instance={started['id']}").get_data(as_text=True))) == len(by_case)
+    past = today - timedelta(days=400)
+    assert _rows(c.get(f"/audit?to={past}").get_data(as_text=True)) == ["没有符合筛选条件的记录。"]
+    for bad in ("from=yesterday", "instance=abc", "instance=-1", "org=99999999999999999999", "page=0"):
+        assert c.get(f"/audit?{bad}").status_code == 422, bad
+
+
+def test_pages_of_fifty_newest_first(login_as, app):
+    with app.app_context():
+        admin = user(db.session, "admin")
+        for i in range(60):
+            audit.record(db.session, "test.marker", actor=admin, payload={"n": i})
+        db.session.commit()
+        total = db.session.execute(select(func.count(AuditEvent.id))).scalar_one()
+    c = login_as("authority")
+    first = c.get("/audit").get_data(as_text=True)
+    assert len(_rows(first)) == 50 and '{"n": 59}' in " ".join(_rows(first))
+    assert f"第 1 页，共 {(total + 1 + 49) // 50} 页" in first  # + the sign-in
+    second = c.get("/audit?page=2&action=test.marker").get_data(as_text=True)
+    assert len(_rows(second)) == 10 and '{"n": 9}' in " ".join(_rows(second)) and '{"n": 10}' not in " ".join(_rows(second))
+    assert 'href="/audit?page=1&amp;action=test.marker"' in second  # the pager keeps the filters
+
+
+def test_csv_export_is_utf8_with_bom_filtered_and_audited(login_as, started, app):
+    c = login_as("authority")
+    rows = _csv(c.get(f"/audit.csv?instance={started['id']}"))
+    assert rows and {r["business_key"] for r in rows} == {started["business_key"]}
+    assert list(rows[0]) == ["seq", "at", "actor", "action", "organisation_code", "organisation", "instance_id",
+                             "business_key", "task_id", "payload", "hash"]
+    assert [int(r["seq"]) for r in rows] == sorted(int(r["seq"]) for r in rows)  # oldest first
+    assert {r["organisation"] for r in rows} == {"深圳南山新锐数据科技有限公司"}  # Chinese survives
+    assert rows[0]["at"].endswith("+08:00")
+    with app.app_context():
+        exported = db.session.execute(select(AuditEvent).where(AuditEvent.action == "audit.exported")).scalars().all()
+        assert [(e.actor, e.payload) for e in exported] == [("authority", {"filters": {"instance_id": started["id"]}})]
+        assert audit.verify(db.session).ok
+
+
+def test_csv_neutralises_formulas_and_pages_escape_markup(login_as, app):
+    with app.app_context():
+        audit.record(db.session, "test.hostile", actor=None,
+                     payload={"comment": "<script>alert(1)</script>"})
+        db.session.commit()
+    c = login_as("admin")
+    page = c.get("/audit?action=test.hostile").get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    formula = "=HYPERLINK(\"http://evil.example\",\"点我\")"
+    with app.app_context():
+        audit.record(db.session, "test.formula", actor=user(db.session, "admin"), task_id=formula[:36])
+        db.session.commit()
+    [row] = _csv(c.get("/audit.csv?action=test.formula"))
+    assert row["task_id"] == "'" + formula[:36]
