@@ -29,7 +29,7 @@ from app.engine import timebase
 from app.engine.meta import task_meta
 from app.engine.pruning import check_not_stuck, prune
 from app.engine.sandbox import RestrictedEnvironment, RestrictedScriptEngine
-from app.engine.serializer import dump_state, load_workflow, restore_specs
+from app.engine.serializer import dump_state, load_workflow, restore_specs, shared_specs
 from app.engine.types import STATE_VERSION, ReadyTask, RunResult, StepRecord
 from app.errors import EngineError, FieldError, GrantFlowError, TaskNotReadyError, ValidationError
 
@@ -62,7 +62,11 @@ def start_instance(
 def _start(spec_json: str, data: dict, actions: Actions | None) -> RunResult:
     _check_input(data)
     engine = RestrictedScriptEngine(actions)
-    spec, subprocess_specs = restore_specs(spec_json)
+    shared = shared_specs(spec_json)
+    if shared.shareable:
+        spec, subprocess_specs = shared.spec, dict(shared.subprocess_specs)
+    else:
+        spec, subprocess_specs = restore_specs(spec_json)
     with _engine_errors(engine):
         workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=engine)
         workflow.task_tree.data.update(copy.deepcopy(data))
@@ -148,7 +152,7 @@ def evaluate(expression: str, data: dict) -> Any:
 def _load(spec_json: str, state: dict, state_version: int, engine: RestrictedScriptEngine) -> BpmnWorkflow:
     """Load the workflow, attach the restricted engine (never keep Spiff's default one) and
     prune (a state saved without pruning, e.g. migrated, is healed before it runs)."""
-    workflow = load_workflow(spec_json, state, state_version)
+    workflow = load_workflow(spec_json, state, state_version, share_specs=True)
     workflow.script_engine = engine
     with _engine_errors(engine):
         prune(workflow)

@@ -35,9 +35,11 @@ class ProcessDefinition(Base):
     process_key: Mapped[str] = mapped_column(String(100), index=True)
     version: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(200))
-    source: Mapped[dict[str, str]] = mapped_column(JSONType)  # file name -> BPMN/DMN XML
+    # The two large columns load only when used (deferred): lists, inboxes and instance pages
+    # never need them; a completion reads spec_json through processes.spec_json().
+    source: Mapped[dict[str, str]] = mapped_column(JSONType, deferred=True)  # file name -> BPMN/DMN XML
     sha256: Mapped[str] = mapped_column(String(64))
-    spec_json: Mapped[str] = mapped_column(Text)
+    spec_json: Mapped[str] = mapped_column(Text, deferred=True)
     meta: Mapped[dict[str, Any]] = mapped_column(JSONType)  # start form, roles, articles, tasks
     comment: Mapped[str] = mapped_column(String(500), default="")
     deployed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
@@ -56,7 +58,8 @@ class ProcessInstance(Base):
     status: Mapped[str] = mapped_column(String(16), default="running")
     outcome: Mapped[str | None] = mapped_column(String(32))
     # Plain JSON, not JSONB: the engine's state is opaque and its key order is kept as written.
-    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Deferred: only the engine needs it (loaded with the row lock before a run).
+    state: Mapped[dict[str, Any]] = mapped_column(JSON, deferred=True)
     state_version: Mapped[int] = mapped_column(Integer)
     lock_version: Mapped[int] = mapped_column(Integer, default=1)
     data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)  # latest workflow data
@@ -68,7 +71,9 @@ class ProcessInstance(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
-    definition: Mapped[ProcessDefinition] = relationship(lazy="joined")
+    # Loaded on first use (from the session's identity map when already there); queries that
+    # need it for many rows say so with an eager-loading option.
+    definition: Mapped[ProcessDefinition] = relationship(lazy="select")
 
     __mapper_args__ = {"version_id_col": lock_version}
 
@@ -78,8 +83,12 @@ class HumanTask(Base):
 
     __tablename__ = "human_task"
     __table_args__ = (
-        Index("ix_human_task_inbox", "status", "role", "candidate_org_id", "due_at"),
+        # Covers the inbox: its filter (status, role, organisation, assignee) and its order
+        # (due, created, id), so the page's ids and the count never read the task rows.
+        Index("ix_human_task_inbox", "status", "role", "candidate_org_id", "assignee_id", "due_at", "created_at",
+              "id"),
         Index("ix_human_task_instance", "instance_id", "status"),
+        Index("ix_human_task_completed_by", "completed_by_id", "completed_at"),
         # The form version the task was created with; NULL (no check) for a form kept only in forms/.
         ForeignKeyConstraint(["form_key", "form_version"], ["form_version.form_key", "form_version.version"]),
     )
@@ -104,6 +113,8 @@ class HumanTask(Base):
     decision: Mapped[str | None] = mapped_column(String(32))
     reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
-    instance: Mapped[ProcessInstance] = relationship(lazy="joined")
-    assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id], lazy="selectin")
-    candidate_org: Mapped[Organisation | None] = relationship(foreign_keys=[candidate_org_id], lazy="selectin")
+    # Loaded on first use, not with every task row (a completion loads a task three times);
+    # lists eager-load what they show (tasks.inbox, processes.open_tasks).
+    instance: Mapped[ProcessInstance] = relationship(lazy="select")
+    assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id], lazy="select")
+    candidate_org: Mapped[Organisation | None] = relationship(foreign_keys=[candidate_org_id], lazy="select")

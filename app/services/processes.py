@@ -8,7 +8,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload, undefer
 
 from app import engine
 from app.engine import ReadyTask, RunResult
@@ -20,6 +20,23 @@ from app.services.clock import clock
 from app.services.durations import parse_duration
 from app.services.guards import start_refusal
 from app.services.roles import ORG_BOUND_ROLES
+
+# spec_json by (definition id, source hash, deployment time): a deployed definition never
+# changes, so each process reads the large column once and hands the engine the same string
+# every time (the engine caches the restored specs by it).
+_SPEC_JSON: dict[tuple[int, str, datetime], str] = {}
+_SPEC_JSON_LIMIT = 256
+
+
+def spec_json(definition: ProcessDefinition) -> str:
+    """The definition's serialized spec (read from the database once per process)."""
+    key = (definition.id, definition.sha256, definition.deployed_at)
+    value = _SPEC_JSON.get(key)
+    if value is None:
+        if len(_SPEC_JSON) >= _SPEC_JSON_LIMIT:
+            _SPEC_JSON.clear()
+        value = _SPEC_JSON[key] = definition.spec_json
+    return value
 
 
 @dataclass(frozen=True)
@@ -110,7 +127,7 @@ def _create(session: Session, definition: ProcessDefinition, user: User | None, 
                  "business_key": instance.business_key},
     )
     result = engine.start_instance(
-        definition.spec_json, start_data, actions=actions.bind(session, instance, user), now=now
+        spec_json(definition), start_data, actions=actions.bind(session, instance, user), now=now
     )
     apply_result(session, instance, result, actor=user)
     return instance
@@ -153,9 +170,11 @@ def _sync_tasks(session: Session, instance: ProcessInstance, ready: list[ReadyTa
             row.status = "cancelled"
             row.completed_at = now
     created: list[HumanTask] = []
-    for task in ready:
-        if task.id in open_rows:
-            continue
+    new = [task for task in ready if task.id not in open_rows]
+    # One look-up per organisation and per form, not per task (a sign-off opens one per unit).
+    orgs = _org_ids(session, {str(task.org_hint) for task in new if task.org_hint})
+    form_version = {key: form_versions.newest_version(session, key) for key in {t.form_key for t in new if t.form_key}}
+    for task in new:
         created.append(
             HumanTask(
                 id=task.id,
@@ -164,9 +183,9 @@ def _sync_tasks(session: Session, instance: ProcessInstance, ready: list[ReadyTa
                 spec_id=task.spec_id,
                 title=task.title,
                 role=task.role or "admin",
-                candidate_org_id=candidate_org(session, instance, task),
+                candidate_org_id=candidate_org(session, instance, task, orgs),
                 form_key=task.form_key,
-                form_version=form_versions.newest_version(session, task.form_key) if task.form_key else None,
+                form_version=form_version[task.form_key] if task.form_key else None,
                 articles=list(task.articles),
                 context=_public_data(task.data),
                 status="open",
@@ -178,14 +197,26 @@ def _sync_tasks(session: Session, instance: ProcessInstance, ready: list[ReadyTa
     notifications.tasks_created(session, instance, created)
 
 
-def candidate_org(session: Session, instance: ProcessInstance, task: ReadyTask) -> int | None:
+def _org_ids(session: Session, codes: set[str]) -> dict[str, int]:
+    if not codes:
+        return {}
+    rows = session.execute(select(Organisation.code, Organisation.id).where(Organisation.code.in_(codes))).all()
+    return {code: org_id for code, org_id in rows}
+
+
+def candidate_org(session: Session, instance: ProcessInstance, task: ReadyTask,
+                  known: dict[str, int] | None = None) -> int | None:
     """The organisation whose users get the task: the one its orgExpression names, the
-    instance's own for organisation-bound roles, else any (None). Raises NotFoundError."""
+    instance's own for organisation-bound roles, else any (None). ``known`` maps
+    organisation codes already looked up to ids. Raises NotFoundError."""
     if task.org_hint:
-        org = session.execute(select(Organisation).where(Organisation.code == str(task.org_hint))).scalar_one_or_none()
-        if org is None:
+        code = str(task.org_hint)
+        org_id = (known or {}).get(code)
+        if org_id is None:
+            org_id = session.execute(select(Organisation.id).where(Organisation.code == code)).scalar_one_or_none()
+        if org_id is None:
             raise NotFoundError(f"task {task.spec_id} names unknown organisation {task.org_hint!r}")
-        return org.id
+        return org_id
     if task.role in ORG_BOUND_ROLES:
         return instance.org_id
     return None
@@ -260,6 +291,7 @@ def open_tasks(session: Session, instance: ProcessInstance) -> list[HumanTask]:
         session.execute(
             select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == "open")
             .order_by(HumanTask.created_at, HumanTask.id)
+            .options(selectinload(HumanTask.assignee), selectinload(HumanTask.candidate_org))
         ).scalars()
     )
 
@@ -290,6 +322,7 @@ def lock_instance(session: Session, instance_id: int) -> ProcessInstance:
     instance = session.execute(
         select(ProcessInstance).where(ProcessInstance.id == instance_id)
         .with_for_update(of=ProcessInstance)
+        .options(undefer(ProcessInstance.state))
         .execution_options(populate_existing=True)
     ).scalar_one_or_none()
     if instance is None:
