@@ -11,10 +11,14 @@ from jsonschema import Draft202012Validator
 
 from app.errors import AuthenticationError, FieldError, ValidationError
 from app.extensions import csrf, db
-from app.models import HumanTask, ProcessInstance, User
-from app.services import accounts, catalog, form_versions, grants, processes, tasks
+from app.models import Comment, HumanTask, ProcessInstance, User
+from app.models.workflow import INSTANCE_STATUSES
+from app.services import accounts, catalog, comments, form_versions, grants, processes, tasks
 from app.services.clock import clock
+from app.web import MAX_ID
+from app.web.inbox import run_bulk
 from app.web.openapi import MAX_PAGE, document
+from app.web.openapi_collaboration import ASSIGN_BODY, BULK_BODY, COMMENT_BODY
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
@@ -176,8 +180,15 @@ def start_instance(key: str) -> Any:
 @token_required
 def instance_list() -> Any:
     page, per_page = _int_arg("page", 1), _int_arg("per_page", 20, 100)
+    status = request.args.get("status") or None
+    if status not in (None, *INSTANCE_STATUSES):
+        raise ValidationError("bad query parameter", [FieldError("status", f"one of {', '.join(INSTANCE_STATUSES)}")])
+    q = request.args.get("q", "")
+    if len(q) > 64:
+        raise ValidationError("bad query parameter", [FieldError("q", "at most 64 characters")])
+    org = _int_arg("org", 0, MAX_ID) or None
     rows, total = processes.list_instances(db.session, me_user(), process_key=request.args.get("process"),
-                                           status=request.args.get("status"), page=page, per_page=per_page)
+                                           status=status, q=q or None, org_id=org, page=page, per_page=per_page)
     items = [{"id": r.id, "business_key": r.business_key, "process_key": r.process_key, "title": r.title,
               "status": r.status, "outcome": r.outcome, "created_at": r.created_at.isoformat()} for r in rows]
     return jsonify({"items": items, "total": total, "page": page, "per_page": per_page})
@@ -235,6 +246,48 @@ def task_complete(task_id: str) -> Any:
     task = tasks.complete(db.session, me_user(), task_id, body["data"])
     db.session.commit()
     return jsonify({"task": task_json(task), "instance": instance_json(task.instance)})
+
+
+@bp.post("/tasks/<task_id>/assign")
+@token_required
+def task_assign(task_id: str) -> Any:
+    """Hand the task to a colleague of the same role (and organisation)."""
+    body = _body(ASSIGN_BODY)
+    task = tasks.reassign(db.session, me_user(), task_id, body["username"])
+    db.session.commit()
+    return jsonify(task_json(task))
+
+
+@bp.post("/tasks/bulk")
+@token_required
+def task_bulk() -> Any:
+    """Claim, or approve with one comment, several tasks: each in its own transaction."""
+    body = _body(BULK_BODY)
+    outcomes = run_bulk(me_user(), tasks.bulk_request(body["action"], body["task_ids"], body.get("comment", "")))
+    return jsonify({"action": body["action"], "done": sum(o.done for o in outcomes), "items": [
+        {"task_id": o.task_id, "status": "done" if o.done else "refused", "title": o.title, "error": o.error,
+         "message": o.message, "errors": [{"field": e.field, "message": e.message} for e in o.errors]}
+        for o in outcomes]})
+
+
+def comment_json(c: Comment) -> dict[str, Any]:
+    return {"id": c.id, "instance_id": c.instance_id, "task_id": c.task_id, "author": c.author.username,
+            "author_name": c.author.display_name, "body": c.body, "created_at": c.created_at.isoformat()}
+
+
+# One rule for both methods: with two, werkzeug answers 405 rather than 404 for an id too
+# large to name a row (the other method's rule matches the path before the id is checked).
+@bp.route("/instances/<int:instance_id>/comments", methods=["GET", "POST"])
+@token_required
+def instance_comments(instance_id: int) -> Any:
+    """GET: the instance's comments, oldest first. POST: add one (on a step with ``task_id``)."""
+    if request.method == "GET":
+        items = [comment_json(c) for c in comments.for_instance(db.session, me_user(), instance_id)]
+        return jsonify({"items": items, "total": len(items)})
+    body = _body(COMMENT_BODY)
+    comment = comments.add(db.session, me_user(), instance_id, body["body"], task_id=body.get("task_id"))
+    db.session.commit()
+    return jsonify(comment_json(comment)), 201
 
 
 def catalog_json(i: Any) -> dict[str, Any]:

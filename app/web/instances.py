@@ -10,12 +10,15 @@ from flask_login import login_required
 
 from app.errors import ForbiddenError, ValidationError
 from app.extensions import db
-from app.services import coverage, definitions, form_versions, processes
+from app.models.workflow import INSTANCE_STATUSES
+from app.services import comments, coverage, definitions, form_versions, processes
 from app.web.auth import current
 from app.web.formdata import describe, parse
 from app.web.i18n import lang
 
 bp = Blueprint("instances", __name__)
+PER_PAGE = 20
+MAX_PAGE = 10_000
 
 
 @bp.get("/processes")
@@ -57,24 +60,63 @@ def start(key: str) -> Any:
 @bp.get("/instances")
 @login_required
 def index() -> Any:
-    try:
-        page = max(1, int(request.args.get("page", 1)))
-    except ValueError:
-        page = 1
-    status = request.args.get("status") or None
-    rows, total = processes.list_instances(db.session, current(), process_key=request.args.get("process") or None,
-                                           status=status, page=page)
-    return render_template("instances.html", rows=rows, total=total, page=page, status=status)
+    """The instances the user may see, searched by business key, organisation, process, status."""
+    user = current()
+    args = request.args
+    status = args.get("status") if args.get("status") in INSTANCE_STATUSES else None
+    raw_org = args.get("org", "")
+    q, process_key = args.get("q", "").strip()[:64], args.get("process") or None
+    org_id = int(raw_org) if raw_org.isdecimal() and raw_org.isascii() and len(raw_org) < 10 else None
+    search: dict[str, Any] = {"q": q, "org": org_id, "process": process_key, "status": status}
+    page = _page_arg()
+    rows, total = processes.list_instances(db.session, user, process_key=process_key, status=status, q=q or None,
+                                           org_id=org_id, page=page, per_page=PER_PAGE)
+    return render_template("instances.html", rows=rows, total=total, page=page, pages=max(1, -(-total // PER_PAGE)),
+                           status=status, search=search, process_names=_process_names(),
+                           organisations=processes.instance_organisations(db.session, user),
+                           statuses=INSTANCE_STATUSES)
+
+
+def _page_arg() -> int:
+    raw = request.args.get("page", "")
+    return min(int(raw), MAX_PAGE) if raw.isdecimal() and raw.isascii() and 0 < len(raw) < 6 and int(raw) >= 1 else 1
+
+
+def _process_names() -> dict[str, str]:
+    return {d.process_key: d.name for d in definitions.latest_all(db.session)}
 
 
 @bp.get("/instances/<int:instance_id>")
 @login_required
 def detail(instance_id: int) -> Any:
-    instance = processes.get_instance(db.session, current(), instance_id)
+    return _render_detail(instance_id)
+
+
+def _render_detail(instance_id: int, comment: str = "", comment_errors: dict[str, str] | None = None,
+                   status: int = 200) -> Any:
+    user = current()
+    instance = processes.get_instance(db.session, user, instance_id)
     open_tasks = processes.open_tasks(db.session, instance)
     history = processes.history(db.session, instance)
     return render_template("instance.html", instance=instance, open_tasks=open_tasks, history=history,
-                           progress=processes.progress(instance, history, open_tasks))
+                           progress=processes.progress(instance, history, open_tasks),
+                           comments=comments.for_instance(db.session, user, instance.id), comment=comment,
+                           comment_errors=comment_errors or {}), status
+
+
+@bp.post("/instances/<int:instance_id>/comments")
+@login_required
+def comment(instance_id: int) -> Any:
+    """Comment on the case."""
+    text = request.form.get("body", "")
+    try:
+        comments.add(db.session, current(), instance_id, text)
+    except ValidationError as exc:
+        db.session.rollback()
+        return _render_detail(instance_id, text, {e.field: e.message for e in exc.errors}, 422)
+    db.session.commit()
+    flash(_("Comment added."), "success")
+    return redirect(url_for("instances.detail", instance_id=instance_id, _anchor="comments"))
 
 
 @bp.get("/instances/<int:instance_id>/diagram.bpmn")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.models import DOCUMENT_KINDS
+from app.web.openapi_collaboration import collaboration_paths, collaboration_schemas
 from app.web.openapi_forms import form_paths, form_schemas
 from app.web.openapi_notifications import notification_paths, notification_schemas
 
@@ -56,7 +57,7 @@ def document() -> dict[str, Any]:
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {**_schemas(), **_designer_schemas(), **form_schemas(), **_document_schemas(),
-                        **notification_schemas()},
+                        **notification_schemas(), **collaboration_schemas()},
         },
         "paths": {
             "/api/v1/auth/token": {"post": {
@@ -84,9 +85,15 @@ def document() -> dict[str, Any]:
                                            "properties": {"data": {"type": "object"}}}),
                 "responses": {"201": _resp("Started", ref("Instance")), **_errors(400, 401, 403, 404, 422)}}},
             "/api/v1/instances": {"get": {
-                "summary": "Instances visible to the caller", "security": _SECURED,
+                "summary": "Instances visible to the caller, newest first; searched by business key, "
+                           "organisation, process and status", "security": _SECURED,
                 "parameters": [*_PAGE, {"name": "process", "in": "query", "schema": {"type": "string"}},
-                               {"name": "status", "in": "query", "schema": {"type": "string"}}],
+                               {"name": "status", "in": "query", "schema": _or_empty(
+                                   {"type": "string", "enum": ["running", "completed", "cancelled", "error"]})},
+                               {"name": "q", "in": "query", "description": "part of the business key (any case)",
+                                "schema": {"type": "string", "maxLength": 64}},
+                               {"name": "org", "in": "query", "description": "id of the owning organisation",
+                                "schema": _or_empty({"type": "integer", "minimum": 1, "maximum": 2**31 - 1})}],
                 "responses": {"200": _resp("Instances", {"type": "object"}), **_errors(401, 422)}}},
             "/api/v1/instances/{instance_id}": {"get": {
                 "summary": "One instance: status, outcome, open tasks, history", "security": _SECURED,
@@ -147,6 +154,7 @@ def document() -> dict[str, Any]:
             **form_paths(),
             **_document_paths(),
             **notification_paths(),
+            **collaboration_paths(),
             **_dashboard_paths(),
         },
     }

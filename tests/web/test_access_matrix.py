@@ -25,7 +25,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import CatalogItem, Grant, Notification
-from app.services import demo, documents, processes
+from app.services import demo, documents, processes, saved_filters
 from app.services.clock import clock
 from tests.conftest import make_test_app
 from tests.helpers import complete, open_task, org, user
@@ -163,6 +163,20 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("forms_api.form_detail", "GET"): A(SIGNED_IN, {"key": "da_request"}),
     ("forms_api.form_history", "GET"): A(SIGNED_IN, {"key": "da_request"}),
     ("forms_api.form_save", "POST"): A(ADMIN, {"key": "da_request"}, body={}, ok=frozenset({422})),
+    # inbox ergonomics: handing partner_a's task on (partner_b is no colleague: 422), comments
+    # by whoever sees the case, bulk actions (on nothing, or a task nobody has), saved filters
+    # (partner_a's own; every other caller gets 404)
+    ("inbox.assign", "POST"): A(TASK_A, {"task_id": "task_a"}, body={"username": "partner_b"}, ok=frozenset({422})),
+    ("inbox.comment", "POST"): A(TASK_A, {"task_id": "task_a"}, body={"body": "请补充说明。"}),
+    ("instances.comment", "POST"): A(INSTANCE_A, {"instance_id": "instance_a"}, body={"body": "已阅。"}),
+    ("inbox.bulk", "POST"): A(SIGNED_IN, body={"action": "claim"}),
+    ("inbox.save_filter", "POST"): A(SIGNED_IN, body={"name": "我认领的", "status": "mine"}),
+    ("inbox.open_filter", "GET"): A(frozenset({"partner_a"}), {"filter_id": "filter_a"}),
+    ("inbox.delete_filter", "POST"): A(frozenset({"partner_a"}), {"filter_id": "filter_a"}),
+    ("api.task_assign", "POST"): A(TASK_A, {"task_id": "task_a"}, body={"username": "partner_b"}, ok=frozenset({422})),
+    ("api.task_bulk", "POST"): A(SIGNED_IN, body={"action": "claim", "task_ids": ["00000000-0000-0000-0000-000000000000"]}),
+    ("api.instance_comments", "GET"): A(INSTANCE_A, {"instance_id": "instance_a"}),
+    ("api.instance_comments", "POST"): A(INSTANCE_A, {"instance_id": "instance_a"}, body={"body": "已阅。"}),
 }
 DESIGNER_BLUEPRINTS = ("designer",)  # designer, designer_api, designer_forms, ...: admins only
 DESIGNER_ARGS = {"key": "partner_onboarding", "version": "1"}
@@ -205,7 +219,9 @@ def build_world(app: Flask) -> dict[str, Any]:
             grant.items = list(session.execute(select(CatalogItem).where(CatalogItem.code == "MKT-001")).scalars())
             session.add(grant)
             session.commit()
-            world.update({f"instance_{suffix}": instance.id, f"task_{suffix}": task.id,
+            saved = saved_filters.save(session, user(session, code), f"筛选-{suffix}", "status=mine")
+            session.commit()
+            world.update({f"instance_{suffix}": instance.id, f"task_{suffix}": task.id, f"filter_{suffix}": saved.id,
                           f"document_{suffix}": document.id, f"document_{suffix}_number": document.number,
                           f"grant_{suffix}": grant.id, f"grant_{suffix}_number": grant.number,
                           f"business_key_{suffix}": instance.business_key})
@@ -337,6 +353,7 @@ GUESSED = [  # (path template, world key of the id, text that must not leak)
     ("/api/v1/documents/{}/file", "document", "document_number"),
     ("/api/v1/documents/{}/verify", "document", "document_number"),
     ("/api/v1/grants/{}", "grant", "grant_number"),
+    ("/api/v1/instances/{}/comments", "instance", "business_key"),
 ]
 NOWHERE = {"instance": 999_999, "task": "00000000-0000-0000-0000-000000000000", "document": 999_999, "grant": 999_999}
 
