@@ -16,3 +16,12 @@ document.querySelectorAll("fieldset.rows").forEach((fieldset) => {
   });
   render();
 });
+
+// On a phone a wide table scrolls inside itself (app.css); make it focusable then, so that it
+// can be scrolled with the keyboard too.
+const scrollableTables = () => document.querySelectorAll("table.list").forEach((table) => {
+  if (table.scrollWidth > table.clientWidth + 1) table.setAttribute("tabindex", "0");
+  else if (table.getAttribute("tabindex") === "0") table.removeAttribute("tabindex");
+});
+scrollableTables();
+window.addEventListener("resize", scrollableTables);
