@@ -36,12 +36,14 @@ def register_web(app: Flask) -> None:
         errors,
         i18n,
         inbox,
+        input_guard,
         instances,
         notifications,
     )
 
     app.url_map.converters["int"] = IdConverter  # before any blueprint adds a rule
     errors.init_app(app)
+    input_guard.init_app(app)
     i18n.init_app(app)
     auth.init_app(app)
     app.register_blueprint(auth.bp)
