@@ -43,6 +43,11 @@ def _departments() -> list[Any]:
 @bp.route("/catalog/new", methods=["GET", "POST"])
 @login_required
 def create() -> Any:
+    departments = _departments()
+    if not departments:  # only the authority and source departments keep the catalogue (Art. 9)
+        from app.errors import ForbiddenError
+
+        raise ForbiddenError(_("Only the authority or the item's source department may change the catalogue."))
     values: dict[str, Any] = {}
     errors: dict[str, str] = {}
     if request.method == "POST":
@@ -57,7 +62,7 @@ def create() -> Any:
             flash(_("Saved: %(code)s", code=item.code), "success")
             return redirect(url_for("catalog.index"))
     return render_template("catalog_edit.html", item=None, values=values, errors=errors,
-                           classifications=CLASSIFICATIONS, departments=_departments()), (422 if errors else 200)
+                           classifications=CLASSIFICATIONS, departments=departments), (422 if errors else 200)
 
 
 @bp.route("/catalog/<int:item_id>/edit", methods=["GET", "POST"])

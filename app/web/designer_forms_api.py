@@ -15,6 +15,7 @@ from app.errors import ConflictError, FieldError, ValidationError
 from app.extensions import csrf, db
 from app.services import form_versions
 from app.services.designer import forms_editor
+from app.web import input_guard
 from app.web.api import me_user, token_required
 from app.web.designer_api import admin_required
 
@@ -60,6 +61,11 @@ def form_save(key: str) -> Any:
         if not isinstance(body, dict) or "schema" not in body or set(body) - {"schema", "comment"}:
             raise ValidationError("The form cannot be saved.", [FieldError(
                 "", 'Send {"schema": {...the JSON Schema...}, "comment": "what changed"}.')])
+        unstorable, _depth = input_guard.unstorable_paths(body)
+        if unstorable:  # NUL or a lone surrogate: no database stores it
+            raise ValidationError("The form cannot be saved.", [
+                FieldError("/" + path.replace(".", "/"), "contains a character that cannot be stored (NUL or a lone "
+                           "surrogate)") for path in unstorable[:20]])
         result = forms_editor.save(db.session, me_user(), key, body["schema"], body.get("comment", ""))
         db.session.commit()
     except ValidationError as exc:

@@ -16,9 +16,11 @@ from app.errors import FieldError, ValidationError
 from app.extensions import csrf, db
 from app.models import DOCUMENT_KINDS, Document, ProcessInstance
 from app.services import documents, processes
+from app.web import MAX_ID
 from app.web.api import me_user, token_required
 from app.web.auth import current
 from app.web.i18n import lang
+from app.web.openapi import MAX_PAGE
 
 bp = Blueprint("documents", __name__)
 api_bp = Blueprint("documents_api", __name__, url_prefix="/api/v1")
@@ -67,12 +69,13 @@ def _date(name: str) -> date | None:
         raise ValidationError("bad query parameter", [FieldError(name, "must be a date (YYYY-MM-DD)")]) from None
 
 
-def _int(name: str, default: int | None = None, maximum: int | None = None) -> int | None:
+def _int(name: str, default: int | None = None, maximum: int = MAX_ID) -> int | None:
+    """A positive whole number from the query (ids up to what a database integer holds)."""
     raw = request.args.get(name, "").strip()
     if not raw:
         return default
-    if not raw.isdigit() or int(raw) < 1 or (maximum is not None and int(raw) > maximum):
-        raise ValidationError("bad query parameter", [FieldError(name, f"must be a whole number from 1 to {maximum or 'any'}")])
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 10 or not 1 <= int(raw) <= maximum:
+        raise ValidationError("bad query parameter", [FieldError(name, f"must be a whole number from 1 to {maximum}")])
     return int(raw)
 
 
@@ -98,7 +101,7 @@ def _pdf_response(document: Document, data: bytes) -> Response:
 @login_required
 def index() -> Any:
     user = current()
-    page = _int("page", 1) or 1
+    page = _int("page", 1, MAX_PAGE) or 1
     result = documents.list_documents(db.session, user, _filters(), page=page, per_page=PER_PAGE)
     process_keys, orgs = documents.filter_choices(db.session, user)
     return render_template("documents.html", result=result, args=request.args, process_keys=process_keys, orgs=orgs)
@@ -116,7 +119,8 @@ def detail(document_id: int) -> Any:
 @bp.get("/documents/<int:document_id>/download")
 @login_required
 def download(document_id: int) -> Any:
-    document, data = documents.read_file(db.session, current(), document_id)
+    document, data = documents.download(db.session, current(), document_id, "page")
+    db.session.commit()
     return _pdf_response(document, data)
 
 
@@ -170,7 +174,7 @@ def document_json(document: Document, superseded_by: str | None) -> dict[str, An
 @api_bp.get("/documents")
 @token_required
 def api_list() -> Any:
-    page, per_page = _int("page", 1) or 1, _int("per_page", PER_PAGE, 100) or PER_PAGE
+    page, per_page = _int("page", 1, MAX_PAGE) or 1, _int("per_page", PER_PAGE, 100) or PER_PAGE
     result = documents.list_documents(db.session, me_user(), _filters(), page=page, per_page=per_page)
     return {"items": [document_json(d, result.superseded_by.get(d.id)) for d in result.items],
             "total": result.total, "page": result.page, "per_page": result.per_page}
@@ -198,13 +202,19 @@ def api_detail(document_id: int) -> Any:
     if request.accept_mimetypes.best_match(["application/pdf", "application/json"]) == "application/json":
         newer = documents.superseded_by(db.session, [document]).get(document.id)
         return document_json(document, newer)
-    return _pdf_response(*documents.read_file(db.session, me_user(), document_id))
+    return _downloaded(document_id)
 
 
 @api_bp.get("/documents/<int:document_id>/file")
 @token_required
 def file(document_id: int) -> Any:
-    return _pdf_response(*documents.read_file(db.session, me_user(), document_id))
+    return _downloaded(document_id)
+
+
+def _downloaded(document_id: int) -> Response:
+    document, data = documents.download(db.session, me_user(), document_id, "api")
+    db.session.commit()
+    return _pdf_response(document, data)
 
 
 @api_bp.get("/documents/<int:document_id>/verify")

@@ -18,16 +18,19 @@ from app.services import comments, definitions, form_versions, processes, saved_
 from app.web.auth import current
 from app.web.formdata import describe, parse
 from app.web.i18n import lang
+from app.web.openapi import MAX_PAGE
 
 bp = Blueprint("inbox", __name__)
 log = logging.getLogger(__name__)
 
 
 def _int_arg(name: str, default: int) -> int:
-    try:
-        return max(1, int(request.args.get(name, default)))
-    except ValueError:
+    """A page number or size from the query: anything unreadable is the default, and pages
+    deeper than MAX_PAGE are the last one allowed (the database is never asked a huge offset)."""
+    raw = str(request.args.get(name, ""))
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 6:
         return default
+    return min(max(1, int(raw)), MAX_PAGE)
 
 
 @bp.app_context_processor

@@ -56,6 +56,11 @@ def _json_errors() -> list[FieldError]:
     return [FieldError(path, _UNSTORABLE_TEXT) for path in paths]
 
 
+def unstorable_paths(value: Any) -> tuple[list[str], int]:
+    """For blueprints that check their own bodies: the dotted paths of unstorable text, and the depth."""
+    return _walk(value)
+
+
 def _walk(value: Any) -> tuple[list[str], int]:
     """The dotted paths of strings (keys included) holding unstorable text, and how deeply
     objects and arrays nest; iterative, so any depth is safe to measure."""

@@ -352,7 +352,7 @@ def _dashboard_paths() -> dict[str, Any]:
 def _document_paths() -> dict[str, Any]:
     ref = lambda name: {"$ref": f"#/components/schemas/{name}"}  # noqa: E731
     integer_query = lambda name, about: {"name": name, "in": "query", "description": about,  # noqa: E731
-                                         "schema": _or_empty({"type": "integer", "minimum": 1})}
+                                         "schema": _or_empty({"type": "integer", "minimum": 1, "maximum": 2**31 - 1})}
     date_query = lambda name, about: {"name": name, "in": "query", "description": about,  # noqa: E731
                                       "schema": _or_empty({"type": "string", "format": "date"})}
     return {

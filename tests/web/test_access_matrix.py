@@ -115,11 +115,7 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("documents.download", "GET"): A(DOCUMENT_A, {"document_id": "document_a"}),
     ("documents.preview", "GET"): A(DOCUMENT_A, {"document_id": "document_a"}),
     # the catalogue: the authority, and the item's source department
-    # KNOWN GAP (reported; app/web/catalog.py is not ours to change): the empty "new item" form
-    # is shown to every signed-in user, though only editors may save it (POST is refused).
-    # test_catalog_form_is_refused_to_non_editors turns red once fixed: then narrow this entry
-    # to MARKET_EDITORS | {"dept_hrss", "dept_transport"}.
-    ("catalog.create", "GET"): A(SIGNED_IN),
+    ("catalog.create", "GET"): A(MARKET_EDITORS | {"dept_hrss", "dept_transport"}),
     ("catalog.create", "POST"): A(MARKET_EDITORS, body=catalog_item("MKT-901"), ok=frozenset({422})),
     ("catalog.edit", "GET"): A(MARKET_EDITORS, {"item_id": "mkt_001"}),
     ("catalog.edit", "POST"): A(MARKET_EDITORS, {"item_id": "mkt_001"}, body={"name": "企业登记注册信息"},
@@ -411,7 +407,6 @@ def test_id_guessing_is_refused_on_every_backend(app, api, client):
     assert world["document_a"] not in [d["id"] for d in mine("/api/v1/documents")]
 
 
-@pytest.mark.xfail(strict=True, reason="reported: GET /catalog/new is shown to every signed-in user")
 def test_catalog_form_is_refused_to_non_editors(matrix_app):
     for username in ("partner_a", "operator", "finance"):
         assert Caller(matrix_app, username).call("GET", "/catalog/new", None).status_code == 403, username

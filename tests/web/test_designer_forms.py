@@ -300,3 +300,13 @@ def test_openapi_documents_the_forms_api(client):
     for method, path in API:
         assert method in doc["paths"][path.replace(KEY, "{key}")], path
     assert "FormProblems" in doc["components"]["schemas"]
+
+
+def test_a_schema_with_unstorable_text_is_refused_not_500(client, api):
+    """A lone surrogate (from a JSON "\\ud800" escape) or a NUL in a schema: 422 naming where, nothing stored."""
+    body = '{"schema": {"title": "表单\\ud800", "type": "object", "properties": {}}, "comment": "x\\u0000"}'
+    response = client.post("/api/v1/forms/new_form_x", data=body, content_type="application/json",
+                           headers=api("admin"))
+    assert response.status_code == 422, response.data
+    assert sorted(e["path"] for e in response.json["errors"]) == ["/comment", "/schema/title"]
+    assert client.get("/api/v1/forms/new_form_x", headers=api("admin")).status_code == 404

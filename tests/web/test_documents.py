@@ -139,3 +139,34 @@ def test_verify_page_is_public_and_checks_csrf(filed, client):
     unknown = client.post("/documents/verify", data={"code": "ABCDE-FGHJK", "csrf_token": token})
     assert "没有文书使用该校验码" in unknown.get_data(as_text=True)
     assert client.post("/documents/verify", data={"csrf_token": token}).status_code == 422
+
+
+def test_every_download_is_audited(app, filed, login_as, client, api):
+    """Page download, the API's PDF answer and /file each leave a "document.downloaded" entry
+    naming the document and the route, in the transaction that served it."""
+    from sqlalchemy import select
+
+    from app.models import AuditEvent
+
+    assert login_as("partner_a").get(f"/documents/{filed['id']}/download").data == filed["pdf"]
+    headers = api("doc_officer")
+    assert client.get(f"/api/v1/documents/{filed['id']}", headers=headers).data == filed["pdf"]
+    assert client.get(f"/api/v1/documents/{filed['id']}/file", headers=headers).data == filed["pdf"]
+    assert client.get(f"/api/v1/documents/{filed['id']}", headers={**headers, "Accept": "application/json"}).json
+    with app.app_context():
+        rows = db.session.execute(select(AuditEvent).where(AuditEvent.action == "document.downloaded")
+                                  .order_by(AuditEvent.seq)).scalars().all()
+        assert [(r.payload["number"], r.payload["via"]) for r in rows] == [
+            (filed["number"], "page"), (filed["number"], "api"), (filed["number"], "api")]
+        assert {r.actor for r in rows} == {"partner_a", "doc_officer"}
+    assert client.get(f"/api/v1/documents/{filed['id']}", headers=api("partner_b")).status_code == 404
+
+
+def test_out_of_range_filters_are_refused_not_500(filed, client, api, login_as):
+    headers = api("doc_officer")
+    for query in ("page=10001", "page=99999999999999999999", "org=99999999999", "instance=2147483648", "org=-1"):
+        response = client.get(f"/api/v1/documents?{query}", headers=headers)
+        assert response.status_code == 422, query
+        assert response.json["errors"][0]["field"] == query.split("=")[0]
+    assert login_as("doc_officer").get("/documents?page=99999999999999").status_code == 422
+    assert login_as("operator").get("/inbox?page=99999999999999999").status_code == 200

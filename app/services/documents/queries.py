@@ -115,6 +115,18 @@ def read_file(session: Session, user: User, document_id: int) -> tuple[Document,
     return document, stored_bytes(document)
 
 
+def download(session: Session, user: User, document_id: int, via: str) -> tuple[Document, bytes]:
+    """The signed PDF of a visible document, with an audit entry "document.downloaded" in the
+    caller's transaction (the caller commits before sending the file). ``via`` names the
+    route (page, api). Raises like ``read_file``."""
+    from app.services import audit
+
+    document, data = read_file(session, user, document_id)
+    audit.record(session, "document.downloaded", actor=user, instance_id=document.instance_id, org_id=document.org_id,
+                 payload={"document_id": document.id, "number": document.number, "sha256": document.sha256, "via": via})
+    return document, data
+
+
 def stored_bytes(document: Document) -> bytes:
     data = current().store.get(document.storage_key)
     if content_key(data) != document.sha256:
