@@ -8,7 +8,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload, undefer
+from sqlalchemy.orm import Session, joinedload, selectinload, undefer
 
 from app import engine
 from app.engine import ReadyTask, RunResult
@@ -315,16 +315,21 @@ def diagram_source(instance: ProcessInstance) -> str:
     return next(xml for name, xml in sources.items() if name.endswith(".bpmn"))
 
 
-def lock_instance(session: Session, instance_id: int) -> ProcessInstance:
+def lock_instance(session: Session, instance_id: int, task: HumanTask | None = None) -> ProcessInstance:
     """Lock the instance row (FOR UPDATE on PostgreSQL; SQLite transactions already hold the
-    write lock) and reload it, so that concurrent changes queue and see each other.
-    Raises NotFoundError."""
-    instance = session.execute(
+    write lock) and reload it with its engine state and definition, so that concurrent
+    changes queue and see each other. ``task`` (one of its tasks) is reloaded by the same
+    statement. Raises NotFoundError."""
+    query = (
         select(ProcessInstance).where(ProcessInstance.id == instance_id)
         .with_for_update(of=ProcessInstance)
-        .options(undefer(ProcessInstance.state))
+        .options(undefer(ProcessInstance.state), joinedload(ProcessInstance.definition))
         .execution_options(populate_existing=True)
-    ).scalar_one_or_none()
-    if instance is None:
+    )
+    if task is not None:
+        query = query.add_columns(HumanTask).join(HumanTask, HumanTask.instance_id == ProcessInstance.id).where(
+            HumanTask.id == task.id)
+    row = session.execute(query).first()
+    if row is None:
         raise NotFoundError(f"no instance {instance_id}")
-    return instance
+    return row[0]

@@ -118,8 +118,7 @@ def _open_task_locked(session: Session, user: User, task_id: str) -> tuple[Human
     """The task, re-read after locking its instance, so that concurrent actions queue and
     see each other. Raises NotFoundError, ForbiddenError, TaskNotReadyError."""
     task = get_task(session, user, task_id)
-    instance = _lock_instance(session, task.instance_id)
-    session.refresh(task)
+    instance = _lock_instance(session, task.instance_id, task)
     if task.status != "open":
         raise TaskNotReadyError(_("The task has already been completed or withdrawn."))
     return task, instance
@@ -186,9 +185,10 @@ def complete(session: Session, user: User, task_id: str, data: Any) -> HumanTask
     return task
 
 
-def _lock_instance(session: Session, instance_id: int) -> ProcessInstance:
-    """The locked, reloaded instance, which must still be running (TaskNotReadyError)."""
-    instance = lock_instance(session, instance_id)
+def _lock_instance(session: Session, instance_id: int, task: HumanTask) -> ProcessInstance:
+    """The locked, reloaded instance, which must still be running (TaskNotReadyError); ``task``
+    is re-read by the same statement."""
+    instance = lock_instance(session, instance_id, task)
     if instance.status != "running":
         raise TaskNotReadyError(_("The case is already closed."))
     return instance
