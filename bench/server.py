@@ -27,10 +27,12 @@ def free_port() -> int:
 
 
 class Server:
-    """``gunicorn --workers N app:create_app()`` bound to 127.0.0.1 on a free port."""
+    """``gunicorn --workers N <app>`` bound to 127.0.0.1 on a free port; by default the app
+    with the document stand-in of :mod:`bench.nulldocs` (W6 measures documents)."""
 
-    def __init__(self, url: str, folder: Path, *, workers: int = 1, threads: int = 1) -> None:
-        self.url, self.folder, self.workers, self.threads = url, folder, workers, threads
+    def __init__(self, url: str, folder: Path, *, workers: int = 1, threads: int = 1,
+                 app: str = "bench.nulldocs:create_app()") -> None:
+        self.url, self.folder, self.workers, self.threads, self.app = url, folder, workers, threads, app
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -47,7 +49,7 @@ class Server:
                    GRANTFLOW_HOST="127.0.0.1", GRANTFLOW_PORT=str(self.port))
         command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}",
                    "--workers", str(self.workers), "--threads", str(self.threads),
-                   "--log-level", "warning", "--backlog", "256", "app:create_app()"]
+                   "--log-level", "warning", "--backlog", "256", self.app]
         log = open(self.folder / "gunicorn.log", "wb")  # noqa: SIM115 - closed with the process
         self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60

@@ -2,6 +2,9 @@
 
 * service layer: ``tasks.complete`` + commit, one transaction per completion (SQLite);
 * HTTP: ``POST /api/v1/tasks/<id>/complete`` to gunicorn (one sync worker, SQLite, loopback);
+* both with the document stand-in of :mod:`bench.nulldocs` (three steps issue a PDF in the
+  completing transaction; W6 measures that), and once more through the service layer with
+  real documents, per element, for the record;
 * floor: the bare engine doing the same step in memory from the same stored state
   (deserialize the whole workflow, complete, run, serialize; :mod:`bench.bare`);
 * for reference: our engine layer alone (``app.engine.complete_task``, no database).
@@ -18,11 +21,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bench import bare, scenario
+from bench import bare, nulldocs, scenario
 from bench.common import Check, Result, Workspace, app_context, ratio, summary, timed
 from bench.server import Client, Server, token
 
 INSTANCES = 8  # counted instances per series (plus one warm-up)
+REAL_DOCUMENT_INSTANCES = 2
 FLOOR_REPEATS = 3
 
 TARGET = ("service-layer completion <= 3x the bare engine; HTTP completion median <= 12 ms and "
@@ -45,7 +49,9 @@ class Captured:
 def run(ws: Workspace) -> Result:
     result = Result("W1", "completion cost (data_authorization, 12 human tasks)", TARGET)
     url, folder = ws.sqlite("w1-service")
-    service, captured = _service_layer(url, folder)
+    real = _real_documents(url, folder)
+    with nulldocs.installed():
+        service, captured = _service_layer(url, folder)
     floor = _bare_engine(captured)
     engine_only = _engine_layer(captured)
     url, folder = ws.sqlite("w1-http")
@@ -58,6 +64,7 @@ def run(ws: Workspace) -> Result:
 
     result.figures = {"service_layer": split(service), "http": split(http),
                       "engine_layer_in_memory": split(engine_only),
+                      "service_layer_real_documents_median_ms_by_element": real,
                       "instances": INSTANCES, "steps_per_instance": len(scenario.route()), "database": "sqlite"}
     result.floor = {"bare_engine": split(floor)}
     service_median = result.figures["service_layer"]["all"]["median_ms"]
@@ -77,7 +84,18 @@ def run(ws: Workspace) -> Result:
     return result
 
 
-def _service_layer(url: str, folder: Any) -> tuple[list[tuple[str, float]], list[Captured]]:
+def _real_documents(url: str, folder: Any) -> dict[str, float]:
+    """Service-layer completion per element with WeasyPrint and pyHanko really at work."""
+    import statistics
+
+    by_element: dict[str, list[float]] = {}
+    for element, ms in _service_layer(url, folder, REAL_DOCUMENT_INSTANCES, by_element=True)[0]:
+        by_element.setdefault(element, []).append(ms)
+    return {element: round(statistics.median(values), 1) for element, values in by_element.items()}
+
+
+def _service_layer(url: str, folder: Any, instances: int = INSTANCES, *,
+                   by_element: bool = False) -> tuple[list[tuple[str, float]], list[Captured]]:
     from app.extensions import db
     from app.models import ProcessInstance, User
     from app.services import processes, tasks
@@ -85,7 +103,7 @@ def _service_layer(url: str, folder: Any) -> tuple[list[tuple[str, float]], list
     samples: list[tuple[str, float]] = []
     captured: list[Captured] = []
     with app_context(url, folder):
-        for index in range(INSTANCES + 1):
+        for index in range(instances + 1):
             session = db.new_session()
             requester = session.execute(select(User).where(User.username == scenario.REQUESTER)).scalar_one()
             instance_id = processes.start(session, requester, scenario.PROCESS, scenario.request()).id
@@ -105,7 +123,7 @@ def _service_layer(url: str, folder: Any) -> tuple[list[tuple[str, float]], list
                     tasks.complete(s, a, t, d), s.commit()))
                 session.close()
                 if index:
-                    samples.append((step.kind, ms))
+                    samples.append((step.element if by_element else step.kind, ms))
                     captured.append(before)
             _check_outcome(instance_id)
     return samples, captured
