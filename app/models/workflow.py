@@ -48,7 +48,12 @@ class ProcessDefinition(Base):
 
 class ProcessInstance(Base):
     __tablename__ = "process_instance"
-    __table_args__ = (Index("ix_process_instance_status_key", "status", "process_key"),)
+    __table_args__ = (
+        Index("ix_process_instance_status_key", "status", "process_key"),
+        # The timer poll: running instances whose next timer is due (status first, so that
+        # SQLite does not pick the status index and read every running instance).
+        Index("ix_process_instance_due", "status", "next_timer_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     definition_id: Mapped[int] = mapped_column(ForeignKey("process_definition.id"), index=True)
@@ -63,7 +68,7 @@ class ProcessInstance(Base):
     state_version: Mapped[int] = mapped_column(Integer)
     lock_version: Mapped[int] = mapped_column(Integer, default=1)
     data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)  # latest workflow data
-    next_timer_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    next_timer_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     started_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     org_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id"), index=True)
     error: Mapped[str | None] = mapped_column(Text)

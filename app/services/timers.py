@@ -13,7 +13,7 @@ from app.services.processes import apply_result, spec_json
 
 
 def due_instance_ids(session: Session, limit: int = 500) -> list[int]:
-    """Running instances whose next timer is due now (uses the next_timer_at index)."""
+    """Running instances whose next timer is due now (uses the (status, next_timer_at) index)."""
     return list(
         session.execute(
             select(ProcessInstance.id)
