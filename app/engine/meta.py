@@ -32,13 +32,20 @@ def spec_properties(task_spec: Any) -> dict[str, str]:
     return dict(properties)
 
 
+def bilingual(name: str, english: str | None) -> str:
+    """A step's title as the host stores it: "中文 / English" when the diagram gives an English
+    title (``titleEn``), as process names are written; the UI shows the half for its locale."""
+    english = (english or "").strip()
+    return f"{name} / {english}" if english and " / " not in name else name
+
+
 def task_meta(task_spec: Any) -> TaskMeta:
     """Build the TaskMeta of a user task spec from its properties, name, lane and documentation."""
     props = spec_properties(task_spec)
     bpmn_id = task_spec.bpmn_id or task_spec.name
     return TaskMeta(
         spec_id=bpmn_id,
-        title=task_spec.bpmn_name or bpmn_id,
+        title=bilingual(task_spec.bpmn_name or bpmn_id, props.get("titleEn")),
         role=props.get("role") or None,
         form_key=props.get("formKey") or None,
         articles=split_list(props.get("articles")),

@@ -17,7 +17,8 @@ class TaskMeta:
 
     Properties (``spiffworkflow:property``) on a ``bpmn:userTask``:
     ``role`` (required), ``formKey`` (required), ``articles`` (comma separated, e.g.
-    ``"Art. 18, Art. 20"``), ``due`` (ISO 8601 duration, e.g. ``P5D``), ``bulkApprovable``
+    ``"Art. 18, Art. 20"``), ``due`` (ISO 8601 duration, e.g. ``P5D``), ``titleEn`` (the English
+    title; ``title`` is then "中文 / English"), ``bulkApprovable``
     (``"true"``), ``roleExpression`` / ``orgExpression`` (restricted expressions evaluated per
     ready task, e.g. in a multi-instance sign-off).
     """

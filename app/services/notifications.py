@@ -218,7 +218,7 @@ def render(kind: str, params: Mapping[str, Any], locale: str | None = None) -> T
 
 
 def _text(kind: str, p: Mapping[str, Any]) -> Text:
-    case = {"case": p.get("case", ""), "subject": p.get("subject", ""), "task": p.get("task", "")}
+    case = {"case": p.get("case", ""), "subject": p.get("subject", ""), "task": process_name(str(p.get("task", "")))}
     due = shanghai_time(p.get("due_at"))
     if kind == "task_new":
         body = (_("“%(task)s” in case %(case)s (%(subject)s) is waiting for you or your role; due %(time)s.",

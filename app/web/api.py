@@ -89,7 +89,8 @@ def user_json(user: User) -> dict[str, Any]:
 
 def task_json(task: HumanTask) -> dict[str, Any]:
     return {"id": task.id, "instance_id": task.instance_id, "process_key": task.process_key,
-            "element": task.spec_id, "title": task.title, "role": task.role,
+            "element": task.spec_id, "title": task.title, "title_zh": task.title.split(" / ", 1)[0],
+            "title_en": task.title.split(" / ", 1)[1] if " / " in task.title else None, "role": task.role,
             "organisation": task.candidate_org.code if task.candidate_org else None,
             "assignee": task.assignee.username if task.assignee else None,
             "status": task.status, "form_key": task.form_key, "articles": task.articles,

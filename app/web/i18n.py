@@ -90,5 +90,5 @@ def init_app(app: Flask) -> None:
         now_utc=clock.now, schema_for=schema_for, classification_label=classification_label,
         catalog_items=catalog_items, has_role=has_role,
         lang=lang, localized=localized, article_label=lambda a: article_label(a, lang()),
-        role_label=lambda r: role_label(r, lang()), process_name=process_name, when=when,
+        role_label=lambda r: role_label(r, lang()), process_name=process_name, bilingual=process_name, when=when,
     )

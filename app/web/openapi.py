@@ -178,7 +178,9 @@ def _schemas() -> dict[str, Any]:
             "start_form": {"type": ["object", "null"]}, "can_start": {"type": "boolean"}, "reason": nullable_str}},
         "Task": {"type": "object", "required": ["id", "instance_id", "process_key", "title", "role"], "properties": {
             "id": {"type": "string"}, "instance_id": {"type": "integer"}, "process_key": {"type": "string"},
-            "element": {"type": "string"}, "title": {"type": "string"}, "role": {"type": "string"},
+            "element": {"type": "string"},
+            "title": {"type": "string", "description": 'the step\'s title, "中文 / English" when the diagram gives both'},
+            "title_zh": {"type": "string"}, "title_en": nullable_str, "role": {"type": "string"},
             "organisation": nullable_str, "assignee": nullable_str, "status": {"type": "string", "enum": ["open", "completed", "cancelled"]},
             "form_key": nullable_str, "articles": {"type": "array", "items": {"type": "string"}},
             "due_at": {"type": ["string", "null"], "format": "date-time"},

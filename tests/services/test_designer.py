@@ -288,7 +288,7 @@ def test_migration_moves_those_that_can_and_leaves_the_other_untouched(session, 
         assert [(e.actor, e.payload["from_version"], e.payload["to_version"]) for e in migrated] == [("admin", 1, 2)]
     b_row = next(iter(_open_rows(session, running["B"]).values()))
     assert b_row.id in b_rows_before and b_row.assignee.username == "operator"  # same task, claim kept
-    assert b_row.title == "签订服务协议（含合规承诺）"  # the row follows the new version
+    assert b_row.title == "签订服务协议（含合规承诺） / Sign the service agreement"  # the row follows the new version
     assert b_row.due_at == b_row.created_at + timedelta(days=15)
     assert audit.verify(session).ok
 
@@ -332,7 +332,7 @@ def test_an_open_row_follows_a_new_role_and_loses_its_claim(session, running):
     designer.migrate_one(session, admin, d.id, 2)
     session.commit()
     session.refresh(row)
-    assert (row.status, row.role, row.assignee_id, row.title) == ("open", "authority", None, "人员入场审核（主管部门）")
+    assert (row.status, row.role, row.assignee_id, row.title) == ("open", "authority", None, "人员入场审核（主管部门） / Admit personnel")
     assert row.articles == ["Art. 18", "Art. 27"]
     complete(session, "authority", "admit_personnel", d, factories.review())
     assert open_elements(session, d) == {"record_service_agreement"}

@@ -326,7 +326,7 @@ def test_preview_and_migrate_running_instances(app, client, api, running):
             db.session.rollback()
     # B goes on through the step that only exists in v2
     task = next(t for t in client.get("/api/v1/tasks", headers=op).json["items"] if t["instance_id"] == running["B"])
-    assert task["title"] == "签订服务协议（含合规承诺）"
+    assert task["title"] == "签订服务协议（含合规承诺） / Sign the service agreement"
     r = client.post(f"/api/v1/tasks/{task['id']}/complete", json={"data": factories.agreement("NS-FW-2026-301")},
                     headers=op)
     assert r.status_code == 200 and [t["element"] for t in r.json["instance"]["open_tasks"]] == ["compliance_check"]

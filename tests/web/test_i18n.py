@@ -7,6 +7,8 @@ from pathlib import Path
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
+from tests.conftest import csrf_token
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -25,8 +27,25 @@ def test_every_message_is_translated_to_chinese():
 
 def test_english_pages_have_no_chinese_chrome(login_as):
     c = login_as("operator")
-    from tests.conftest import csrf_token
 
     c.post("/locale", data={"locale": "en", "next": "/inbox", "csrf_token": csrf_token(c, "/inbox")})
     page = c.get("/inbox").get_data(as_text=True)
     assert "Inbox" in page and "Waiting for me or my role" in page and "待办" not in page
+
+
+def test_step_titles_follow_the_language(client, api, login_as):
+    """Steps carry a Chinese and an English title (BPMN ``titleEn``); each UI shows its own."""
+    request = {"business_scenario": "企业信用画像服务。", "catalog_items": ["MKT-001"], "purpose": "public_welfare",
+               "development_plan": "平台内加工，原始数据不出域。", "scope": "仅用于南山区涉企信用评估。"}
+    started = client.post("/api/v1/processes/data_authorization/instances", json={"data": request},
+                          headers=api("partner_a"))
+    [task] = started.json["open_tasks"]
+    assert (task["title_zh"], task["title_en"]) == ("授权申请审核", "Review the data request")
+    c = login_as("operator")
+    chinese = c.get("/inbox").get_data(as_text=True)
+    assert "授权申请审核" in chinese and "Review the data request" not in chinese
+    c.post("/locale", data={"locale": "en", "next": "/inbox", "csrf_token": csrf_token(c, "/inbox")})
+    english = c.get("/inbox").get_data(as_text=True)
+    assert "Review the data request" in english and "授权申请审核" not in english
+    page = c.get(f"/tasks/{task['id']}").get_data(as_text=True)
+    assert "<h1>Review the data request</h1>" in page

@@ -63,7 +63,7 @@ def test_the_bell_counts_unread_and_view_marks_read_and_opens_the_task(app, logi
 
     c.post("/locale", data={"locale": "en", "next": "/notifications", "csrf_token": csrf_token(c, "/notifications")})
     page = c.get("/notifications").get_data(as_text=True)
-    assert "New task: 授权申请审核" in page and "is waiting for you or your role" in page and "新待办" not in page
+    assert "New task: Review the data request" in page and "is waiting for you or your role" in page and "新待办" not in page
 
 
 def test_mark_all_read_needs_the_csrf_token(app, login_as):
@@ -96,7 +96,7 @@ def test_a_user_sees_and_marks_only_their_own(app, client, login_as, api):
     assert (item["id"], item["kind"], item["title"]) == (note.id, "task_new", "新待办：授权申请审核")
     assert item["link"] == f"/tasks/{note.task_id}" and item["read_at"] is None
     r = client.post(f"/api/v1/notifications/{note.id}/read?lang=en", headers=headers)
-    assert r.status_code == 200 and r.json["read_at"] and r.json["title"] == "New task: 授权申请审核"
+    assert r.status_code == 200 and r.json["read_at"] and r.json["title"] == "New task: Review the data request"
     assert client.get("/api/v1/notifications?unread=true", headers=headers).json["total"] == 0
     assert client.get("/api/v1/notifications?unread=false", headers=headers).json["total"] == 1
     for bad in ("unread=yes", "per_page=0", "per_page=101", "page=abc", "page=10001"):
