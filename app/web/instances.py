@@ -47,7 +47,8 @@ def start(key: str) -> Any:
         except ValidationError as exc:
             db.session.rollback()
             errors = {e.field: e.message for e in exc.errors}
-            flash(exc.message, "error")
+            if not errors:  # field problems are shown once, in the form
+                flash(exc.message, "error")
             status = 422
         else:
             db.session.commit()
