@@ -109,7 +109,8 @@ class HumanTask(Base):
     form_key: Mapped[str | None] = mapped_column(String(100))
     form_version: Mapped[int | None] = mapped_column(Integer)
     articles: Mapped[list[str]] = mapped_column(JSONType, default=list)
-    context: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # The process data shown with the task (about 1 KB): loaded when used, and with inbox rows.
+    context: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict, deferred=True)
     status: Mapped[str] = mapped_column(String(16), default="open")
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, func, or_, select
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload, undefer
 from sqlalchemy.orm.exc import StaleDataError
 
 from app import engine
@@ -39,6 +39,7 @@ _ROW_OPTIONS = (
                                              ProcessInstance.process_key, ProcessInstance.status),
     selectinload(HumanTask.assignee),
     selectinload(HumanTask.candidate_org),
+    undefer(HumanTask.context),
 )
 
 
