@@ -7,9 +7,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.routing import IntegerConverter
 
-# The largest id a database integer column holds (PostgreSQL INTEGER); a larger number in a
-# path cannot name a row, so it does not match the route (404) instead of overflowing the driver.
-MAX_ID = 2**31 - 1
+from app.web.params import MAX_ID  # a larger number in a path names no row: 404, not an overflow
 
 
 class IdConverter(IntegerConverter):

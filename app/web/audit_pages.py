@@ -7,20 +7,18 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from datetime import date
 from typing import Any
 
 from flask import Blueprint, Response, render_template, request, stream_with_context
-from flask_babel import gettext as _
 from flask_login import login_required
 from sqlalchemy.orm import Session
 
-from app.errors import FieldError, ValidationError
 from app.extensions import db
 from app.models import AuditEvent, Organisation
 from app.services import audit
 from app.services.clock import clock
 from app.web.auth import current
+from app.web.params import query_date, query_int
 
 bp = Blueprint("audit_pages", __name__)
 PER_PAGE = 50
@@ -39,28 +37,9 @@ def _text(name: str, limit: int = 64) -> str | None:
     return request.args.get(name, "").strip()[:limit] or None
 
 
-def _number(name: str, maximum: int = 2**31 - 1) -> int | None:
-    raw = request.args.get(name, "").strip()
-    if not raw:
-        return None
-    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= maximum:
-        raise ValidationError(_("The filter is not valid."), [FieldError(name, _("Enter a whole number."))])
-    return int(raw)
-
-
-def _date(name: str) -> date | None:
-    raw = request.args.get(name, "").strip()
-    if not raw:
-        return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise ValidationError(_("The filter is not valid."), [FieldError(name, _("Enter a date as YYYY-MM-DD."))]) from None
-
-
 def _filters() -> audit.AuditFilters:
-    return audit.AuditFilters(action=_text("action"), actor=_text("actor"), org_id=_number("org"),
-                              instance_id=_number("instance"), date_from=_date("from"), date_to=_date("to"))
+    return audit.AuditFilters(action=_text("action"), actor=_text("actor"), org_id=query_int("org"),
+                              instance_id=query_int("instance"), date_from=query_date("from"), date_to=query_date("to"))
 
 
 # --- pages -------------------------------------------------------------------------------
@@ -70,7 +49,7 @@ def _filters() -> audit.AuditFilters:
 def index() -> Any:
     user = current()
     audit.require_reader(user)
-    result = audit.search(db.session, user, _filters(), page=_number("page", MAX_PAGE) or 1, per_page=PER_PAGE)
+    result = audit.search(db.session, user, _filters(), page=query_int("page", 1, MAX_PAGE) or 1, per_page=PER_PAGE)
     actions, orgs = audit.filter_choices(db.session)
     params = {k: v for k, v in request.args.items() if k != "page"}  # the filters, for links
     return render_template("audit.html", result=result, args=request.args, params=params, actions=actions,

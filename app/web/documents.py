@@ -3,7 +3,6 @@ page, and the JSON API under /api/v1/documents."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from flask import Blueprint, Response, render_template, request, url_for
@@ -16,11 +15,11 @@ from app.errors import FieldError, ValidationError
 from app.extensions import csrf, db
 from app.models import DOCUMENT_KINDS, Document, ProcessInstance
 from app.services import documents, processes
-from app.web import MAX_ID
 from app.web.api import me_user, token_required
 from app.web.auth import current
 from app.web.i18n import lang
 from app.web.openapi import MAX_PAGE
+from app.web.params import query_date, query_int
 
 bp = Blueprint("documents", __name__)
 api_bp = Blueprint("documents_api", __name__, url_prefix="/api/v1")
@@ -59,33 +58,13 @@ def _helpers() -> dict[str, Any]:
 
 # --- request parsing ---------------------------------------------------------------------
 
-def _date(name: str) -> date | None:
-    raw = request.args.get(name, "").strip()
-    if not raw:
-        return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise ValidationError("bad query parameter", [FieldError(name, "must be a date (YYYY-MM-DD)")]) from None
-
-
-def _int(name: str, default: int | None = None, maximum: int = MAX_ID) -> int | None:
-    """A positive whole number from the query (ids up to what a database integer holds)."""
-    raw = request.args.get(name, "").strip()
-    if not raw:
-        return default
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 10 or not 1 <= int(raw) <= maximum:
-        raise ValidationError("bad query parameter", [FieldError(name, f"must be a whole number from 1 to {maximum}")])
-    return int(raw)
-
-
 def _filters() -> documents.DocumentFilters:
     kind = request.args.get("kind") or None
     if kind is not None and kind not in DOCUMENT_KINDS:
         raise ValidationError("bad query parameter", [FieldError("kind", f"must be one of {', '.join(DOCUMENT_KINDS)}")])
     return documents.DocumentFilters(
-        kind=kind, process_key=request.args.get("process") or None, org_id=_int("org"),
-        instance_id=_int("instance"), date_from=_date("from"), date_to=_date("to"))
+        kind=kind, process_key=request.args.get("process") or None, org_id=query_int("org"),
+        instance_id=query_int("instance"), date_from=query_date("from"), date_to=query_date("to"))
 
 
 def _pdf_response(document: Document, data: bytes) -> Response:
@@ -101,7 +80,7 @@ def _pdf_response(document: Document, data: bytes) -> Response:
 @login_required
 def index() -> Any:
     user = current()
-    page = _int("page", 1, MAX_PAGE) or 1
+    page = query_int("page", 1, MAX_PAGE) or 1
     result = documents.list_documents(db.session, user, _filters(), page=page, per_page=PER_PAGE)
     process_keys, orgs = documents.filter_choices(db.session, user)
     return render_template("documents.html", result=result, args=request.args, process_keys=process_keys, orgs=orgs)
@@ -174,7 +153,7 @@ def document_json(document: Document, superseded_by: str | None) -> dict[str, An
 @api_bp.get("/documents")
 @token_required
 def api_list() -> Any:
-    page, per_page = _int("page", 1, MAX_PAGE) or 1, _int("per_page", PER_PAGE, 100) or PER_PAGE
+    page, per_page = query_int("page", 1, MAX_PAGE) or 1, query_int("per_page", PER_PAGE, 100) or PER_PAGE
     result = documents.list_documents(db.session, me_user(), _filters(), page=page, per_page=per_page)
     return {"items": [document_json(d, result.superseded_by.get(d.id)) for d in result.items],
             "total": result.total, "page": result.page, "per_page": result.per_page}
