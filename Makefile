@@ -5,7 +5,7 @@ FLASK := $(VENV)/flask --app app
 export GRANTFLOW_HOST ?= 127.0.0.1
 export GRANTFLOW_PORT ?= 5000
 
-.PHONY: run run-pg install install-test test lint clean
+.PHONY: run run-pg install install-test test lint bench clean
 
 install:
 	@scripts/setup.sh
@@ -29,7 +29,7 @@ run-pg: install
 
 ## lint: ruff, the import-layer contracts, mypy, and models vs migrations
 lint: install-test
-	$(VENV)/ruff check app config tests migrations scripts
+	$(VENV)/ruff check app config tests migrations scripts bench
 	$(VENV)/lint-imports
 	$(VENV)/mypy
 	@tmp=$$(mktemp -d); GRANTFLOW_INSTANCE_PATH=$$tmp GRANTFLOW_DATABASE_URL=sqlite:///$$tmp/check.db $(FLASK) db upgrade >/dev/null \
@@ -40,6 +40,12 @@ test: lint
 	@pg_url=$$($(VENV)/python scripts/pg_test_url.py); \
 	  if [ -n "$$pg_url" ]; then echo "PostgreSQL run enabled: $$pg_url"; fi; \
 	  GRANTFLOW_TEST_PG_URL=$$pg_url $(VENV)/pytest -q -p no:cacheprovider -n 2 --dist loadfile $(PYTEST_ARGS)
+
+## bench: the performance workloads W1-W7 (README.md, Performance): prints one table, writes
+##        bench/results.json; `make bench W=W3` runs one. PostgreSQL at 127.0.0.1:5432 (user postgres)
+##        for W2, W3, W5 and W7: the bench creates its own databases and drops them.
+bench: install-test
+	$(VENV)/python -m bench $(W)
 
 clean:
 	rm -rf .venv node_modules instance .pytest_cache .ruff_cache

@@ -7,7 +7,13 @@ escalation: the order closes as missed and a partner-exit process starts.
 
 Timed: ``jobs.poll_timers`` (what the scheduler runs every ``GRANTFLOW_TIMER_POLL_SECONDS``),
 with nothing due at 1,000 and at 10,000 waiting instances, then with 10 due (three times)
-and with 1,000 due (a poll takes at most 500; the time is until none is left).
+and with 1,000 due (a poll takes at most 500; the time is until none is left). Each fire
+runs two instances' engines (the order closes, a partner exit starts), tens of milliseconds:
+the 1,000-due poll runs on SQLite only, to keep the whole bench within its ten minutes.
+
+"Grows with the number due, not waiting": the empty poll at 10,000 waiting is within 1 ms
+of the one at 1,000 (scanning the waiting ones would cost several ms), and a fire costs
+about the same whether 10 or 1,000 are due.
 """
 
 from __future__ import annotations
@@ -31,26 +37,27 @@ def run(ws: Workspace) -> Result:
     backends = ["sqlite"] + (["postgresql"] if ws.pg_available else [])
     for backend in backends:
         url, folder = ws.sqlite("w5") if backend == "sqlite" else ws.pg("w5")
-        result.figures[backend] = _measure(url, folder)
+        result.figures[backend] = _measure(url, folder, thousand_due=backend == "sqlite")
     parts = []
     for backend, f in result.figures.items():
         empty_small, empty = f["0_due_at_1000_waiting"]["median_ms"], f["0_due_at_10000_waiting"]
-        growth_waiting = ratio(empty["median_ms"], empty_small)
-        per_due_10 = f["10_due"]["per_due_ms"]
-        per_due_1000 = f["1000_due"]["per_due_ms"]
+        growth_waiting = round(empty["median_ms"] - empty_small, 2)
         result.checks += [
             Check(f"{backend} poll p95 ms, 0 due, 10,000 waiting", empty["p95_ms"], 10.0),
-            Check(f"{backend} 0-due poll 10,000 / 1,000 waiting", growth_waiting, 1.5),
-            Check(f"{backend} per-due cost at 1,000 / at 10 due", ratio(per_due_1000, per_due_10), 1.5),
+            Check(f"{backend} 0-due poll ms at 10,000 minus at 1,000 waiting", growth_waiting, 1.0),
         ]
-        parts.append(f"{'SQLite' if backend == 'sqlite' else 'PG'}: 0 due {empty['median_ms']}/{empty['p95_ms']} ms "
-                     f"(x{growth_waiting} vs 1k waiting), 10 due {f['10_due']['poll']['median_ms']} ms, "
-                     f"1,000 due {f['1000_due']['total_ms']} ms ({per_due_1000} ms each)")
+        text = (f"{'SQLite' if backend == 'sqlite' else 'PG'}: 0 due {empty['median_ms']}/{empty['p95_ms']} ms "
+                f"({growth_waiting:+} ms vs 1k waiting), 10 due {f['10_due']['poll']['median_ms']} ms")
+        if "1000_due" in f:
+            per_due_10, per_due_1000 = f["10_due"]["per_due_ms"], f["1000_due"]["per_due_ms"]
+            result.checks.append(Check(f"{backend} per-due cost at 1,000 / at 10 due", ratio(per_due_1000, per_due_10), 1.5))
+            text += f", 1,000 due {round(f['1000_due']['total_ms'] / 1000, 1)} s ({per_due_1000} ms each)"
+        parts.append(text)
     result.figure = "; ".join(parts)
     return result
 
 
-def _measure(url: str, folder: Any) -> dict[str, Any]:
+def _measure(url: str, folder: Any, *, thousand_due: bool) -> dict[str, Any]:
     from app import jobs
     from app.extensions import db
 
@@ -59,6 +66,8 @@ def _measure(url: str, folder: Any) -> dict[str, Any]:
         engine = db.engine
         assert engine is not None
         waiting, due = _templates()
+        if jobs.poll_timers(app) != 1:  # the due template itself; its copies are made from the read rows
+            raise RuntimeError("the due rectification order did not fire")
         made = 0
         for count in WAITING:
             _copies(engine, waiting, count - made)
@@ -80,20 +89,27 @@ def _measure(url: str, folder: Any) -> dict[str, Any]:
         empty = out[f"0_due_at_{WAITING[-1]}_waiting"]["median_ms"]
         median = summary(polls)["median_ms"]
         out["10_due"] = {"poll": summary(polls), "per_due_ms": round((median - empty) / 10, 2)}
-        _copies(engine, due, 1000)
-        total, fired_total, rounds = 0.0, 0, 0
-        while True:
-            ms, fired = timed(lambda: jobs.poll_timers(app))
-            total += ms
-            rounds += 1
-            fired_total += fired
-            if fired == 0:
-                break
-        if fired_total != 1000:
-            raise RuntimeError(f"1,000 due timers: {fired_total} fired")
-        out["1000_due"] = {"total_ms": round(total, 1), "polls": rounds, "per_due_ms": round((total - empty) / 1000, 2)}
+        if thousand_due:
+            out["1000_due"] = _thousand_due(app, engine, due, empty)
         out["running_instances"] = _running()
     return out
+
+
+def _thousand_due(app: Any, engine: Any, due: bulk.Template, empty: float) -> dict[str, Any]:
+    from app import jobs
+
+    _copies(engine, due, 1000)
+    total, fired_total, rounds = 0.0, 0, 0
+    while True:
+        ms, fired = timed(lambda: jobs.poll_timers(app))
+        total += ms
+        rounds += 1
+        fired_total += fired
+        if fired == 0:
+            break
+    if fired_total != 1000:
+        raise RuntimeError(f"1,000 due timers: {fired_total} fired")
+    return {"total_ms": round(total, 1), "polls": rounds, "per_due_ms": round((total - empty) / 1000, 2)}
 
 
 def _templates() -> tuple[bulk.Template, bulk.Template]:
