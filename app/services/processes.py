@@ -315,21 +315,29 @@ def diagram_source(instance: ProcessInstance) -> str:
     return next(xml for name, xml in sources.items() if name.endswith(".bpmn"))
 
 
-def lock_instance(session: Session, instance_id: int, task: HumanTask | None = None) -> ProcessInstance:
+def lock_instance(session: Session, instance_id: int) -> ProcessInstance:
     """Lock the instance row (FOR UPDATE on PostgreSQL; SQLite transactions already hold the
     write lock) and reload it with its engine state and definition, so that concurrent
-    changes queue and see each other. ``task`` (one of its tasks) is reloaded by the same
-    statement. Raises NotFoundError."""
-    query = (
+    changes queue and see each other. Raises NotFoundError."""
+    instance = session.execute(
         select(ProcessInstance).where(ProcessInstance.id == instance_id)
         .with_for_update(of=ProcessInstance)
         .options(undefer(ProcessInstance.state), joinedload(ProcessInstance.definition))
         .execution_options(populate_existing=True)
-    )
-    if task is not None:
-        query = query.add_columns(HumanTask).join(HumanTask, HumanTask.instance_id == ProcessInstance.id).where(
-            HumanTask.id == task.id)
-    row = session.execute(query).first()
-    if row is None:
+    ).scalar_one_or_none()
+    if instance is None:
         raise NotFoundError(f"no instance {instance_id}")
-    return row[0]
+    return instance
+
+
+def lock_task(session: Session, task_id: str) -> tuple[HumanTask, ProcessInstance] | None:
+    """A task and its instance in one statement, the instance row locked as by
+    :func:`lock_instance` and both reloaded; None when there is no such task."""
+    row = session.execute(
+        select(HumanTask, ProcessInstance).join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+        .where(HumanTask.id == task_id)
+        .with_for_update(of=ProcessInstance)
+        .options(undefer(ProcessInstance.state), joinedload(ProcessInstance.definition))
+        .execution_options(populate_existing=True)
+    ).first()
+    return (row[0], row[1]) if row is not None else None

@@ -30,7 +30,7 @@ from app.models import (
 from app.services import actions, audit, form_versions
 from app.services.access import can_see_task, instance_visible_clause, task_visible_clause
 from app.services.clock import clock
-from app.services.processes import apply_result, lock_instance, spec_json
+from app.services.processes import apply_result, lock_task, spec_json
 
 INBOX_STATUSES = ("open", "mine", "completed")
 # What an inbox row shows besides the task: the case's key and title, assignee, organisation.
@@ -105,7 +105,11 @@ def get_task(session: Session, user: User, task_id: str) -> HumanTask:
 
     Raises ForbiddenError if the user may see the instance but the task is not theirs,
     NotFoundError otherwise (existence is not revealed)."""
-    task = session.get(HumanTask, str(task_id)[:36])
+    return _visible(session, user, session.get(HumanTask, str(task_id)[:36]), task_id)
+
+
+def _visible(session: Session, user: User, task: HumanTask | None, task_id: str) -> HumanTask:
+    """``task`` if ``user`` may see it; ForbiddenError or NotFoundError as ``get_task`` says."""
     if task is not None and (can_see_task(user, task) or task.completed_by_id == user.id):
         return task
     if task is not None and session.execute(
@@ -116,10 +120,15 @@ def get_task(session: Session, user: User, task_id: str) -> HumanTask:
 
 
 def _open_task_locked(session: Session, user: User, task_id: str) -> tuple[HumanTask, ProcessInstance]:
-    """The task, re-read after locking its instance, so that concurrent actions queue and
-    see each other. Raises NotFoundError, ForbiddenError, TaskNotReadyError."""
-    task = get_task(session, user, task_id)
-    instance = _lock_instance(session, task.instance_id, task)
+    """The task and its instance, read together once the instance row is locked, so that
+    concurrent actions queue and see each other. Raises NotFoundError, ForbiddenError,
+    TaskNotReadyError."""
+    found = lock_task(session, str(task_id)[:36])
+    task = _visible(session, user, found[0] if found else None, task_id)
+    assert found is not None
+    instance = found[1]
+    if instance.status != "running":
+        raise TaskNotReadyError(_("The case is already closed."))
     if task.status != "open":
         raise TaskNotReadyError(_("The task has already been completed or withdrawn."))
     return task, instance
@@ -184,15 +193,6 @@ def complete(session: Session, user: User, task_id: str, data: Any) -> HumanTask
     except StaleDataError:
         raise ConflictError(_("Someone else changed this meanwhile; reload and try again.")) from None
     return task
-
-
-def _lock_instance(session: Session, instance_id: int, task: HumanTask) -> ProcessInstance:
-    """The locked, reloaded instance, which must still be running (TaskNotReadyError); ``task``
-    is re-read by the same statement."""
-    instance = lock_instance(session, instance_id, task)
-    if instance.status != "running":
-        raise TaskNotReadyError(_("The case is already closed."))
-    return instance
 
 
 def _check_extra(session: Session, form_key: str, data: dict[str, Any]) -> None:
