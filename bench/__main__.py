@@ -39,7 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("workloads", nargs="*", metavar="W", help="W1 ... W7 (default: all)")
+    parser.add_argument("--markdown", action="store_true", help="print results.json as a Markdown table, run nothing")
     args = parser.parse_args(argv)
+    if args.markdown:
+        print(markdown(json.loads(RESULTS.read_text())))
+        return 0
     wanted = [w.upper() for w in args.workloads] or list(MODULES)
     unknown = [w for w in wanted if w not in MODULES]
     if unknown:
@@ -88,6 +92,18 @@ def print_table(results: dict[str, Result], total: float) -> None:
             print("-+-".join("-" * w for w in widths))
     print(f"\n{sum(r.met for r in results.values())}/{len(results)} targets met in {total:.0f} s "
           f"({os.cpu_count()} CPUs, {platform.python_implementation()} {platform.python_version()})")
+
+
+def markdown(document: dict[str, Any]) -> str:
+    """The results as the README shows them."""
+    lines = ["| | workload | measured (ours vs floor) | target | met |", "|---|---|---|---|---|"]
+    for key, w in document["workloads"].items():
+        lines.append(f"| {key} | {w['title']} | {w['figure']} | {w['target']} | {'yes' if w['met'] else '**no**'} |")
+    machine = document.get("machine", {})
+    lines.append("")
+    lines.append(f"`{document.get('command', 'make bench')}`, {document.get('generated_at', '')}, "
+                 f"{machine.get('cpus')} CPUs, Python {machine.get('python')}; whole run {document.get('seconds')} s.")
+    return "\n".join(lines)
 
 
 def _clip(text: str, width: int) -> str:

@@ -102,6 +102,7 @@ class Client:
 
     def __init__(self, port: int, token: str | None = None) -> None:
         self.port, self.token = port, token
+        self.last_bytes = 0
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 
     def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
@@ -120,6 +121,7 @@ class Client:
             self.conn.request(method, path, body=payload, headers=headers)
             response = self.conn.getresponse()
         data = response.read()
+        self.last_bytes = len(data)
         if response.getheader("Connection", "").lower() == "close":
             self.conn.close()
         return response.status, json.loads(data) if data else None

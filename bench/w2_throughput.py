@@ -24,8 +24,8 @@ from bench import bulk, nulldocs, scenario
 from bench.common import Check, Result, Workspace, app_context, percentile, summary
 from bench.server import Client, Server, peak_rss_mb, token
 
-WORKERS = 4
-CLIENTS = 8
+WORKERS = 4  # sync workers: two per core, so one computes while another waits on PostgreSQL
+CLIENTS = 4  # one request in flight per worker: the latency is service time, not queueing
 SECONDS = 15.0
 WARMUP = 80
 INSTANCES = 600

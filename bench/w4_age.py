@@ -10,6 +10,9 @@ Beside it, the bare engine at the same age (:mod:`bench.bare`): SpiffWorkflow al
 loop run in memory to that age, then timed loading, completing and saving its whole state.
 It keeps every finished task, so its state and time grow, and past depth 1,000 its task
 iterator stops (ENGINE-NOTES §8): that is reported as the age where it stopped.
+
+Reported beside the HTTP times: the service-layer time of the aging completions, the stored
+state's size and the size of the completion's HTTP response.
 """
 
 from __future__ import annotations
@@ -50,10 +53,15 @@ def run(ws: Workspace) -> Result:
     with Server(url, folder, workers=1) as server, app_context(url, folder), nulldocs.installed():
         tokens = {name: token(server.port, name) for name in ("operator", scenario.REQUESTER)}
 
+        response_bytes: list[int] = []
+
         def http_complete(instance_id: int, step: scenario.Step) -> float:
             with Session(reader) as session:
                 task_id = scenario.open_task_id(session, instance_id, step)
-            return Client(server.port, tokens[step.username]).complete(task_id, _data(step))
+            client = Client(server.port, tokens[step.username])
+            ms = client.complete(task_id, _data(step))
+            response_bytes.append(client.last_bytes)
+            return ms
 
         fresh: list[float] = []
         for index in range(FRESH_INSTANCES):
@@ -61,7 +69,7 @@ def run(ws: Workspace) -> Result:
             times = [http_complete(instance_id, step) for step in (RETURN, RESUBMIT, RETURN, RESUBMIT)]
             if index:
                 fresh += times
-        figures["fresh"] = {"http": summary(fresh)}
+        figures["fresh"] = {"http": summary(fresh), "response_bytes": response_bytes[-1]}
         aged_id = _start_http(server.port, tokens[scenario.REQUESTER])
         start_state = _state(aged_id)
         done = 0
@@ -74,7 +82,7 @@ def run(ws: Workspace) -> Result:
             done += MEASURED
             state = _state(aged_id)
             figures[str(age)] = {"http": summary(times), "service_layer_while_aging": summary(building[-40:]),
-                                 "state_bytes": len(json.dumps(state[0]))}
+                                 "state_bytes": len(json.dumps(state[0])), "response_bytes": response_bytes[-1]}
     reader.dispose()
     figures["bare_engine"] = _bare(start_state)
     result.figures = figures

@@ -18,7 +18,7 @@ from typing import Any
 
 from bench.common import Check, Result, Workspace, app_context, ratio, summary
 
-REPEATS = 6
+REPEATS = 8
 STAFF = [{"name": name, "position": position, "filing_no": f"NS-RY-2026-{i + 1:04d}"}
          for i, (name, position) in enumerate([("张伟", "运营负责人"), ("李娜", "数据安全负责人"), ("王强", "平台运维工程师")])]
 TARGET = "our render + sign <= 1.5x WeasyPrint alone on the same HTML; the 3-page agreement under 0.5 s"
