@@ -7,9 +7,8 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from sqlalchemy import Select, func, select, update
@@ -17,13 +16,12 @@ from sqlalchemy.orm import Session
 
 from app.errors import ForbiddenError
 from app.models import AuditEvent, AuditHead, Organisation, ProcessInstance, User
-from app.services.clock import clock
+from app.services.clock import clock, within_local_days
 
 GENESIS = "0" * 64
 # Who may read the audit log: the public data authority oversees the regime, the platform
 # administrators run it.
 READER_ROLES = frozenset({"authority", "admin"})
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")  # dates in filters are calendar days in Shenzhen
 
 
 def canonical(event: AuditEvent) -> str:
@@ -167,15 +165,7 @@ def _filtered(f: AuditFilters) -> Select[Any]:
         query = query.where(AuditEvent.org_id == f.org_id)
     if f.instance_id:
         query = query.where(AuditEvent.instance_id == f.instance_id)
-    if f.date_from:
-        query = query.where(AuditEvent.at >= _day_start(f.date_from))
-    if f.date_to:
-        query = query.where(AuditEvent.at < _day_start(f.date_to + timedelta(days=1)))
-    return query
-
-
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=LOCAL_TZ).astimezone(UTC)
+    return query.where(within_local_days(AuditEvent.at, f.date_from, f.date_to))
 
 
 def search(session: Session, user: User, filters: AuditFilters, *, page: int = 1, per_page: int = 50) -> AuditPage:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, and_, true
+
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")  # shown times and calendar-day filters; storage is UTC
 
 
 class Clock:
@@ -24,3 +30,19 @@ class Clock:
 
 
 clock = Clock()
+
+
+def local_day_start(day: date) -> datetime:
+    """Midnight of a calendar day in Shenzhen, in UTC."""
+    return datetime.combine(day, time.min, tzinfo=LOCAL_TZ).astimezone(UTC)
+
+
+def within_local_days(column: Any, first: date | None, last: date | None) -> ColumnElement[bool]:
+    """SQL condition: ``column`` (a UTC timestamp) falls on a Shenzhen calendar day from
+    ``first`` to ``last`` inclusive (either may be None: open-ended)."""
+    conditions = []
+    if first:
+        conditions.append(column >= local_day_start(first))
+    if last:
+        conditions.append(column < local_day_start(last + timedelta(days=1)))
+    return and_(*conditions) if conditions else true()

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from app.extensions import db
 from app.models import AuditEvent, Organisation
 from app.services import audit
-from app.services.clock import clock
+from app.services.clock import LOCAL_TZ, clock
 from app.web.auth import current
 from app.web.params import query_date, query_int
 
@@ -64,7 +64,7 @@ def export() -> Any:
     batches = audit.export_batches(db.session, user, filters)  # refuses before anything is sent
     audit.record_export(db.session, user, filters)
     db.session.commit()
-    stamp = clock.now().astimezone(audit.LOCAL_TZ).strftime("%Y%m%d-%H%M")
+    stamp = clock.now().astimezone(LOCAL_TZ).strftime("%Y%m%d-%H%M")
     return Response(stream_with_context(_csv(batches, db.session)), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="grantflow-audit-{stamp}.csv"',
                              "Cache-Control": "private, no-store"})
@@ -90,7 +90,7 @@ def _csv_batches(batches: Batches, session: Session, buffer: io.StringIO, writer
         for e in events:
             org = orgs.get(e.org_id) if e.org_id is not None else None
             writer.writerow([_cell(v) for v in (
-                e.seq, e.at.astimezone(audit.LOCAL_TZ).isoformat(timespec="seconds"), e.actor, e.action,
+                e.seq, e.at.astimezone(LOCAL_TZ).isoformat(timespec="seconds"), e.actor, e.action,
                 org.code if org else "", org.name if org else "", e.instance_id or "",
                 keys.get(e.instance_id, "") if e.instance_id is not None else "", e.task_id or "",
                 json.dumps(e.payload, ensure_ascii=False, sort_keys=True), e.hash)])

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import AuditEvent
 from app.services import audit, processes
-from app.services.clock import clock
+from app.services.clock import LOCAL_TZ, clock
 from tests import factories
 from tests.helpers import org, user
 
@@ -78,7 +78,7 @@ def test_filters_narrow_the_entries(login_as, started, app):
     assert by_org and all("深圳南山新锐数据科技有限公司" in row for row in by_org)
     combined = _rows(c.get(f"/audit?instance={started['id']}&actor=nobody").get_data(as_text=True))
     assert combined == ["没有符合筛选条件的记录。"]
-    today = clock.now().astimezone(audit.LOCAL_TZ).date()
+    today = clock.now().astimezone(LOCAL_TZ).date()
     assert len(_rows(c.get(f"/audit?from={today}&to={today}&instance={started['id']}").get_data(as_text=True))) == len(by_case)
     past = today - timedelta(days=400)
     assert _rows(c.get(f"/audit?to={past}").get_data(as_text=True)) == ["没有符合筛选条件的记录。"]

@@ -7,7 +7,7 @@ import subprocess  # noqa: S404 - runs pdftoppm, a fixed local binary, on our ow
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 from app.errors import NotFoundError
 from app.models import Document, Organisation, ProcessDefinition, ProcessInstance, User
 from app.services.access import instance_visible_clause
+from app.services.clock import within_local_days
 from app.services.documents.errors import DocumentError
-from app.services.documents.render import LOCAL_TZ
 from app.services.documents.runtime import current
 from app.services.documents.store import content_key
 
@@ -76,15 +76,7 @@ def _filtered(user: User, f: DocumentFilters) -> Select[Any]:
     if f.process_key:
         query = query.where(Document.instance_id.in_(
             select(ProcessInstance.id).where(ProcessInstance.process_key == f.process_key)))
-    if f.date_from:
-        query = query.where(Document.created_at >= _day_start(f.date_from))
-    if f.date_to:
-        query = query.where(Document.created_at < _day_start(f.date_to + timedelta(days=1)))
-    return query
-
-
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=LOCAL_TZ).astimezone(UTC)
+    return query.where(within_local_days(Document.created_at, f.date_from, f.date_to))
 
 
 def list_documents(session: Session, user: User, filters: DocumentFilters | None = None, *,

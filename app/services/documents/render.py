@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import qrcode
 import qrcode.image.svg
@@ -17,10 +16,10 @@ from markupsafe import Markup
 from weasyprint import HTML
 
 from app.services.articles import article_label
+from app.services.clock import LOCAL_TZ
 from app.services.documents.errors import DocumentError
 from app.services.documents.kinds import VALUE_LABELS, Kind
 
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 PDF_VARIANT = "pdf/a-2b"
 
 
