@@ -13,7 +13,7 @@ from flask_login import login_required
 
 from app.errors import FieldError, ValidationError
 from app.extensions import csrf, db
-from app.models import DOCUMENT_KINDS, Document, ProcessInstance
+from app.models import DOCUMENT_KINDS, Document, ProcessInstance, User
 from app.services import documents, processes
 from app.web.api import me_user, token_required
 from app.web.auth import current
@@ -98,9 +98,7 @@ def detail(document_id: int) -> Any:
 @bp.get("/documents/<int:document_id>/download")
 @login_required
 def download(document_id: int) -> Any:
-    document, data = documents.download(db.session, current(), document_id, "page")
-    db.session.commit()
-    return _pdf_response(document, data)
+    return _downloaded(current(), document_id, "page")
 
 
 @bp.get("/documents/<int:document_id>/preview.png")
@@ -181,17 +179,18 @@ def api_detail(document_id: int) -> Any:
     if request.accept_mimetypes.best_match(["application/pdf", "application/json"]) == "application/json":
         newer = documents.superseded_by(db.session, [document]).get(document.id)
         return document_json(document, newer)
-    return _downloaded(document_id)
+    return _downloaded(me_user(), document_id, "api")
 
 
 @api_bp.get("/documents/<int:document_id>/file")
 @token_required
 def file(document_id: int) -> Any:
-    return _downloaded(document_id)
+    return _downloaded(me_user(), document_id, "api")
 
 
-def _downloaded(document_id: int) -> Response:
-    document, data = documents.download(db.session, me_user(), document_id, "api")
+def _downloaded(user: User, document_id: int, via: str) -> Response:
+    """The PDF, with its download audited (committed before the file is sent)."""
+    document, data = documents.download(db.session, user, document_id, via)
     db.session.commit()
     return _pdf_response(document, data)
 
