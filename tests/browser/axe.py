@@ -44,7 +44,9 @@ _OVERFLOW = """() => {
 
 
 def violations(page: Any) -> list[dict[str, Any]]:
-    """The serious and critical axe-core violations on the page as it is now."""
+    """The serious and critical axe-core violations on the page as it is now (once it has loaded:
+    a click on a link returns when the next page has started, before it has a head to add to)."""
+    page.wait_for_load_state("load")
     if not page.evaluate("typeof window.axe !== 'undefined'"):
         page.add_script_tag(url=AXE_URL)
     return list(page.evaluate(_RUN, list(BLOCKING)))

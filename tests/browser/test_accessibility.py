@@ -109,5 +109,7 @@ def test_the_english_pages_pass_axe_too(new_page, live_server):
     page.click("form[action='/locale'] button[name=locale]")
     expect(page.locator("html")).to_have_attribute("lang", "en")
     for link in ("Inbox", "Start a process", "Instances", "Documents"):
-        page.click(f"nav >> text={link}")
+        with page.expect_navigation():
+            page.click(f"nav >> text={link}")
+        expect(page.locator("html")).to_have_attribute("lang", "en")
         check(page, f"{link} (English)")
