@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, event, func, select, update
 from sqlalchemy.orm import Session
 
 from app.errors import ForbiddenError
@@ -44,6 +44,43 @@ def chain_hash(prev_hash: str, event: AuditEvent) -> str:
     return hashlib.sha256((prev_hash + canonical(event)).encode()).hexdigest()
 
 
+_HEAD = "audit.head"  # session.info key: the chain's tip as this transaction holds it
+
+
+@dataclass
+class _Tip:
+    """The head row (locked by this transaction) and the tip this transaction has reached."""
+
+    row: AuditHead
+    seq: int
+    last_hash: str
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_tip(session: Session, transaction: Any) -> None:
+    """The lock on the head ends with the outermost transaction, and so does what we know of it."""
+    if transaction.parent is None:
+        session.info.pop(_HEAD, None)
+
+
+def _tip(session: Session) -> _Tip:
+    """The chain's tip for the next event of this transaction. The first event bumps the head
+    row (taking its lock: a row lock on PostgreSQL, the write lock on SQLite) and reads it in
+    the same statement; later events of the transaction continue from what it holds, since no
+    other transaction can append while the lock is held."""
+    tip: _Tip | None = session.info.get(_HEAD)
+    if tip is None:
+        row = session.execute(
+            update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1).returning(AuditHead),
+            execution_options={"populate_existing": True, "synchronize_session": False},
+        ).scalar_one()
+        tip = _Tip(row, row.seq, row.last_hash)
+        session.info[_HEAD] = tip
+    else:
+        tip.seq += 1
+    return tip
+
+
 def record(
     session: Session,
     action: str,
@@ -57,15 +94,13 @@ def record(
 ) -> AuditEvent:
     """Append one event to the chain, inside the caller's transaction.
 
-    Updating the head row first takes its lock (row lock on PostgreSQL, the write lock on
-    SQLite), so concurrent appenders are serialised and the chain never forks.
+    The first event of a transaction locks the head row, so concurrent appenders are
+    serialised and the chain never forks; the events and the head's new tip are written with
+    the transaction's next flush (one UPDATE of the head per flush, the inserts batched).
     """
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1))
-    head = session.execute(
-        select(AuditHead).where(AuditHead.id == 1).execution_options(populate_existing=True)
-    ).scalar_one()
-    event = AuditEvent(
-        seq=head.seq,
+    tip = _tip(session)
+    event_ = AuditEvent(
+        seq=tip.seq,
         at=at or clock.now(),
         actor_id=actor.id if actor else None,
         actor=actor.username if actor else "system",
@@ -74,13 +109,13 @@ def record(
         task_id=task_id,
         org_id=org_id if org_id is not None else (actor.org_id if actor else None),
         payload=json.loads(json.dumps(payload or {}, ensure_ascii=False, default=str)),
-        prev_hash=head.last_hash,
+        prev_hash=tip.last_hash,
     )
-    event.hash = chain_hash(head.last_hash, event)
-    head.last_hash = event.hash
-    session.add(event)
-    session.flush()
-    return event
+    event_.hash = chain_hash(tip.last_hash, event_)
+    tip.last_hash = event_.hash
+    tip.row.seq, tip.row.last_hash = tip.seq, tip.last_hash
+    session.add(event_)
+    return event_
 
 
 @dataclass(frozen=True)
