@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, joinedload, selectinload, undefer
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, joinedload, undefer
 
 from app import engine
 from app.engine import ReadyTask, RunResult
@@ -158,17 +158,15 @@ def apply_result(session: Session, instance: ProcessInstance, result: RunResult,
 
 
 def _sync_tasks(session: Session, instance: ProcessInstance, ready: list[ReadyTask], now: datetime) -> None:
-    open_rows = {
-        t.id: t
-        for t in session.execute(
-            select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == "open")
-        ).scalars()
-    }
-    ready_ids = {t.id for t in ready}
-    for task_id, row in open_rows.items():
-        if task_id not in ready_ids:
-            row.status = "cancelled"
-            row.completed_at = now
+    # The ids alone: an open row the engine no longer has ready is cancelled by one UPDATE,
+    # without loading the rows (a sign-off keeps eight open while each unit decides).
+    open_rows = set(session.execute(
+        select(HumanTask.id).where(HumanTask.instance_id == instance.id, HumanTask.status == "open")).scalars())
+    gone = open_rows - {t.id for t in ready}
+    if gone:
+        session.execute(update(HumanTask).where(HumanTask.id.in_(gone), HumanTask.status == "open")
+                        .values(status="cancelled", completed_at=now)
+                        .execution_options(synchronize_session="fetch"))
     created: list[HumanTask] = []
     new = [task for task in ready if task.id not in open_rows]
     # One look-up per organisation and per form, not per task (a sign-off opens one per unit).
@@ -286,12 +284,24 @@ def history(session: Session, instance: ProcessInstance) -> list[AuditEvent]:
     )
 
 
+def latest_history(session: Session, instance: ProcessInstance, limit: int) -> tuple[list[AuditEvent], int]:
+    """The instance's last ``limit`` audit events in order, and how many it has in all: a cost
+    that does not grow with the instance's age (both read the (instance, seq) index)."""
+    rows = list(session.execute(
+        select(AuditEvent).where(AuditEvent.instance_id == instance.id).order_by(AuditEvent.seq.desc()).limit(limit)
+    ).scalars())
+    rows.reverse()
+    total = len(rows) if len(rows) < limit else session.execute(
+        select(func.count()).select_from(AuditEvent).where(AuditEvent.instance_id == instance.id)).scalar_one()
+    return rows, total
+
+
 def open_tasks(session: Session, instance: ProcessInstance) -> list[HumanTask]:
     return list(
         session.execute(
             select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == "open")
             .order_by(HumanTask.created_at, HumanTask.id)
-            .options(selectinload(HumanTask.assignee), selectinload(HumanTask.candidate_org))
+            .options(joinedload(HumanTask.assignee), joinedload(HumanTask.candidate_org))
         ).scalars()
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -24,6 +25,18 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
 
 
+_BODY_VALIDATORS: dict[str, Draft202012Validator] = {}
+
+
+def _validator(schema: dict[str, Any]) -> Draft202012Validator:
+    """A validator per body schema, built once (the schemas are the fixed ones of this module)."""
+    key = json.dumps(schema, sort_keys=True)
+    found = _BODY_VALIDATORS.get(key)
+    if found is None:
+        found = _BODY_VALIDATORS[key] = Draft202012Validator(schema)
+    return found
+
+
 def _body(schema: dict[str, Any]) -> dict[str, Any]:
     """The request's JSON object, checked against a small schema (unknown fields refused)."""
     data = request.get_json(silent=True, force=True)
@@ -31,7 +44,7 @@ def _body(schema: dict[str, Any]) -> dict[str, Any]:
         raise ValidationError("the request body must be a JSON object", [FieldError("", "malformed or missing JSON object")])
     errors = [
         FieldError(".".join(map(str, e.absolute_path)) or _offender(e), e.message)
-        for e in Draft202012Validator(schema).iter_errors(data)
+        for e in _validator(schema).iter_errors(data)
     ]
     if errors:
         raise ValidationError("the request body is not valid", errors)
@@ -98,12 +111,24 @@ def task_json(task: HumanTask) -> dict[str, Any]:
             "created_at": task.created_at.isoformat()}
 
 
-def instance_json(instance: ProcessInstance) -> dict[str, Any]:
+# A completion answers with the instance's latest events, not its whole history: the answer's
+# cost and size stay the same however long the instance has run (GET the instance for all).
+COMPLETION_HISTORY = 20
+
+
+def instance_json(instance: ProcessInstance, history_limit: int | None = None) -> dict[str, Any]:
+    """The instance with its open tasks and its history: all of it, or its last ``history_limit``
+    events (``history_total`` says how many there are)."""
+    if history_limit is None:
+        events = processes.history(db.session, instance)
+        total = len(events)
+    else:
+        events, total = processes.latest_history(db.session, instance, history_limit)
     history = [
         {"at": e.at.isoformat(), "actor": e.actor, "action": e.action,
          "element": e.payload.get("element"), "title": e.payload.get("title"),
          "decision": e.payload.get("decision"), "comment": e.payload.get("comment")}
-        for e in processes.history(db.session, instance)
+        for e in events
     ]
     return {"id": instance.id, "business_key": instance.business_key, "process_key": instance.process_key,
             "version": instance.definition.version, "title": instance.title, "status": instance.status,
@@ -112,7 +137,7 @@ def instance_json(instance: ProcessInstance) -> dict[str, Any]:
             "created_at": instance.created_at.isoformat(),
             "completed_at": instance.completed_at.isoformat() if instance.completed_at else None,
             "open_tasks": [task_json(t) for t in processes.open_tasks(db.session, instance)],
-            "history": history}
+            "history": history, "history_total": total}
 
 
 # --- endpoints --------------------------------------------------------------------------
@@ -246,7 +271,7 @@ def task_complete(task_id: str) -> Any:
                   "properties": {"data": {"type": "object"}}})
     task = tasks.complete(db.session, me_user(), task_id, body["data"])
     db.session.commit()
-    return jsonify({"task": task_json(task), "instance": instance_json(task.instance)})
+    return jsonify({"task": task_json(task), "instance": instance_json(task.instance, COMPLETION_HISTORY)})
 
 
 @bp.post("/tasks/<task_id>/assign")

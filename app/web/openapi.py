@@ -118,6 +118,9 @@ def document() -> dict[str, Any]:
                 "responses": {"200": _resp("Task", ref("Task")), **_errors(401, 403, 404, 409)}}},
             "/api/v1/tasks/{task_id}/complete": {"post": {
                 "summary": "Complete a task with form data", "security": _SECURED, "parameters": [_TASK_ID],
+                "description": "Answers with the completed task and the instance as it is now: its open "
+                               "tasks and the last 20 events of its history (history_total counts them "
+                               "all; GET /api/v1/instances/{instance_id} gives the whole history).",
                 "requestBody": _json_body({"type": "object", "additionalProperties": False, "required": ["data"],
                                            "properties": {"data": {"type": "object"}}}),
                 "responses": {"200": _resp("Completed", {"type": "object", "properties": {
@@ -192,7 +195,10 @@ def _schemas() -> dict[str, Any]:
             "status": {"type": "string", "enum": ["running", "completed", "cancelled", "error"]},
             "outcome": nullable_str, "articles": {"type": "array", "items": {"type": "string"}},
             "open_tasks": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}},
-            "history": {"type": "array", "items": {"type": "object"}}}},
+            "history": {"type": "array", "items": {"type": "object"},
+                        "description": "the instance's events in order (who, when, what, decision, comment); "
+                                       "in a completion's answer only the last 20 of them"},
+            "history_total": {"type": "integer", "description": "how many events the instance's history has"}}},
         "CatalogItemInput": {"type": "object", "additionalProperties": False, "properties": {
             "code": {"type": "string", "pattern": "^[A-Z]{2,4}-[0-9]{3}$"}, "name": {"type": "string"},
             "name_en": {"type": "string"}, "description": {"type": "string"}, "grade": {"type": "string"},

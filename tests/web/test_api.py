@@ -71,6 +71,25 @@ def test_onboarding_rejected_resubmitted_and_withdrawn_over_http(client, api):
     assert (done["instance"]["status"], done["instance"]["outcome"]) == ("completed", "withdrawn")
 
 
+def test_a_completion_answers_with_the_latest_history_and_get_with_all_of_it(client, api):
+    """A long-running instance: the completion's answer keeps a fixed size (the last 20 events,
+    in order, and how many there are); GET /instances/{id} still gives the whole history."""
+    applicant, operator = api("applicant"), api("operator")
+    iid = _start(client, applicant)["id"]
+    for _round in range(4):
+        _complete(client, operator, "review_qualifications", iid, factories.review("return", "仍需补充"))
+        _complete(client, operator, "admit_personnel", iid, factories.review())
+        done = _complete(client, applicant, "revise_application", iid, factories.resubmit())
+    full = client.get(f"/api/v1/instances/{iid}", headers=applicant).json
+    assert full["history_total"] == len(full["history"]) > 20
+    answer = done["instance"]
+    assert answer["history_total"] == full["history_total"]
+    assert answer["history"] == full["history"][-20:]
+    assert {"action": "task.completed", "element": "revise_application"}.items() <= next(
+        e for e in reversed(answer["history"]) if e["action"] == "task.completed").items()
+    assert [t["element"] for t in answer["open_tasks"]] == [t["element"] for t in full["open_tasks"]]
+
+
 def test_processes_list_start_form_and_can_start(client, api):
     items = client.get("/api/v1/processes", headers=api("applicant")).json["items"]
     onboarding = next(p for p in items if p["key"] == "partner_onboarding")
