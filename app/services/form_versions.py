@@ -13,9 +13,10 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from jsonschema import Draft202012Validator, FormatChecker
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from app.errors import NotFoundError
@@ -24,6 +25,16 @@ from app.services import audit, forms
 from app.services.clock import clock
 
 _VALIDATORS: dict[str, Draft202012Validator] = {}
+# Stored versions read so far, per database engine (a test's or a bench's fresh database has
+# its own engine, so versions of another database are never mistaken for its own).
+_STORED: WeakKeyDictionary[Any, dict[tuple[str, int], Form]] = WeakKeyDictionary()
+_NEW = "form_versions.new"  # session.info key: the versions the open transaction has stored
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_new(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:
+        session.info.pop(_NEW, None)
 _MAX_CACHED = 512
 
 
@@ -96,13 +107,26 @@ def current(session: Session, key: str) -> Form:
 
 
 def get(session: Session, key: str, version: int) -> Form:
-    """Stored version ``version`` of form ``key``. Raises NotFoundError."""
+    """Stored version ``version`` of form ``key``. Raises NotFoundError.
+
+    Stored versions never change, so each is read once per database engine (every completion
+    checks its data against the version its task was created with)."""
+    cache = _STORED.setdefault(session.get_bind(), {})
+    found = cache.get((key, version))
+    if found is not None:
+        return found
     row = session.execute(
         select(FormVersion).where(FormVersion.form_key == key, FormVersion.version == version)
     ).scalar_one_or_none()
     if row is None:
         raise NotFoundError(f"form {key!r} has no version {version}")
-    return _form(row)
+    form = _form(row)
+    if (key, version) in session.info.get(_NEW, ()):
+        return form  # stored by this very transaction, which may yet roll back: not cached
+    if len(cache) >= _MAX_CACHED:
+        cache.clear()
+    cache[(key, version)] = form
+    return form
 
 
 def of_task(session: Session, task: HumanTask) -> Form | None:
@@ -198,6 +222,7 @@ def store(session: Session, key: str, schema: dict[str, Any], *, actor: User | N
                       comment=comment[:500], created_by_id=actor.id if actor else None, created_at=clock.now())
     session.add(row)
     session.flush()
+    session.info.setdefault(_NEW, set()).add((key, row.version))
     audit.record(session, "form.saved", actor=actor,
                  payload={"form_key": key, "version": row.version, "sha256": sha, "comment": row.comment})
     return row, True

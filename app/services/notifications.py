@@ -80,16 +80,20 @@ def notify(session: Session, kind: str, user_ids: Iterable[int], *, params: Mapp
     return _deliver(session, [(uid, notice) for uid in dict.fromkeys(user_ids)])
 
 
-def _deliver(session: Session, pairs: Sequence[tuple[int, Notice]]) -> int:
-    """Add the rows for many (user, notice) pairs with one query for users, one for preferences."""
+_RECIPIENT = (User.id, User.email, User.locale, User.display_name)
+
+
+def _deliver(session: Session, pairs: Sequence[tuple[int, Notice]], users: Mapping[int, Any] | None = None) -> int:
+    """Add the rows for many (user, notice) pairs with one query for users (unless ``users``
+    already has the active ones, with their e-mail, locale and name), one for preferences."""
     if not pairs:
         return 0
     unknown = {n.kind for _uid, n in pairs} - set(KINDS)
     if unknown:
         raise ValueError(f"unknown notification kind {sorted(unknown)}")
     ids = sorted({uid for uid, _n in pairs})
-    users = {row.id: row for row in session.execute(
-        select(User.id, User.email, User.locale, User.display_name).where(User.id.in_(ids), User.is_active))}
+    if users is None:
+        users = {row.id: row for row in session.execute(select(*_RECIPIENT).where(User.id.in_(ids), User.is_active))}
     prefs = _stored_preferences(session, ids)
     now = clock.now()
     in_app: list[dict[str, Any]] = []
@@ -121,7 +125,8 @@ def tasks_created(session: Session, instance: ProcessInstance, tasks: Sequence[H
         return 0
     session.flush()  # the task rows must exist before notifications refer to them
     notices = {t.id: _task_notice("task_new", instance, t) for t in tasks}
-    return _deliver(session, [(uid, notices[tid]) for tid, uid in _audience(session, list(notices))])
+    audience, users = _audience(session, list(notices))
+    return _deliver(session, [(uid, notices[tid]) for tid, uid in audience], users)
 
 
 def instance_decided(session: Session, instance: ProcessInstance, actor: User | None) -> int:
@@ -152,7 +157,8 @@ def tasks_due(session: Session, tasks: Sequence[HumanTask]) -> int:
     if not notices:
         return 0
     session.flush()
-    return _deliver(session, [(uid, notices[tid]) for tid, uid in _audience(session, list(notices))])
+    audience, users = _audience(session, list(notices))
+    return _deliver(session, [(uid, notices[tid]) for tid, uid in audience], users)
 
 
 def notify_overdue(session: Session, limit: int = 500) -> int:
@@ -176,22 +182,24 @@ def agreement_expiring(session: Session, agreement: Agreement, closes: date) -> 
                   link="/processes/agreement_renewal/start")
 
 
-def _audience(session: Session, task_ids: list[str]) -> list[tuple[str, int]]:
+def _audience(session: Session, task_ids: list[str]) -> tuple[list[tuple[str, int]], dict[int, Any]]:
     """(task id, user id) for who sees each task in their inbox: its assignee if claimed,
-    else the users of its role in its organisation (the rule of access.task_visible_clause)."""
+    else the active users of its role in its organisation (the rule of
+    access.task_visible_clause); and those users' e-mail, locale and name, in the same query."""
     acting = aliased(RoleMembership)
     unclaimed = (
-        select(HumanTask.id, User.id).select_from(HumanTask)
+        select(HumanTask.id, *_RECIPIENT).select_from(HumanTask)
         .join(RoleMembership, RoleMembership.role == HumanTask.role)
         .join(User, User.id == RoleMembership.user_id)
         .where(HumanTask.id.in_(task_ids), HumanTask.assignee_id.is_(None), User.is_active,
                or_(HumanTask.candidate_org_id.is_(None), HumanTask.candidate_org_id == User.org_id,
                    exists().where(acting.user_id == User.id, acting.org_id == HumanTask.candidate_org_id)))
     )
-    claimed = select(HumanTask.id, HumanTask.assignee_id).where(
-        HumanTask.id.in_(task_ids), HumanTask.assignee_id.is_not(None))
+    claimed = (select(HumanTask.id, *_RECIPIENT).select_from(HumanTask).join(User, User.id == HumanTask.assignee_id)
+               .where(HumanTask.id.in_(task_ids), User.is_active))
     rows = session.execute(unclaimed.union(claimed)).all()
-    return sorted((str(tid), int(uid)) for tid, uid in rows)
+    users = {int(row[1]): row for row in rows}
+    return sorted((str(row[0]), int(row[1])) for row in rows), users
 
 
 def _case_params(instance: ProcessInstance) -> dict[str, Any]:

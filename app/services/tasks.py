@@ -8,6 +8,7 @@ from typing import Any
 from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload, undefer
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from app import engine
@@ -127,6 +128,9 @@ def _open_task_locked(session: Session, user: User, task_id: str) -> tuple[Human
     task = _visible(session, user, found[0] if found else None, task_id)
     assert found is not None
     instance = found[1]
+    # The task holds its (locked, loaded) instance: what reads task.instance later in the
+    # request finds it here instead of loading it again.
+    set_committed_value(task, "instance", instance)
     if instance.status != "running":
         raise TaskNotReadyError(_("The case is already closed."))
     if task.status != "open":

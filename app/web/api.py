@@ -198,8 +198,9 @@ def start_instance(key: str) -> Any:
     body = _body({"type": "object", "additionalProperties": False,
                   "properties": {"data": {"type": "object"}}})
     instance = processes.start(db.session, me_user(), key, body.get("data", {}))
+    answer = instance_json(instance)  # read in the starting transaction, then committed
     db.session.commit()
-    return jsonify(instance_json(instance)), 201
+    return jsonify(answer), 201
 
 
 @bp.get("/instances")
@@ -270,8 +271,11 @@ def task_complete(task_id: str) -> Any:
     body = _body({"type": "object", "additionalProperties": False, "required": ["data"],
                   "properties": {"data": {"type": "object"}}})
     task = tasks.complete(db.session, me_user(), task_id, body["data"])
+    # The answer is read inside the completing transaction (what it commits, without a second
+    # transaction after it), then committed.
+    answer = {"task": task_json(task), "instance": instance_json(task.instance, COMPLETION_HISTORY)}
     db.session.commit()
-    return jsonify({"task": task_json(task), "instance": instance_json(task.instance, COMPLETION_HISTORY)})
+    return jsonify(answer)
 
 
 @bp.post("/tasks/<task_id>/assign")

@@ -85,6 +85,25 @@ def test_saving_makes_a_version_and_identical_content_does_not(session):
     assert [v.created_by for v in form_versions.history(session, KEY)] == ["admin", "admin", None]
 
 
+def test_a_version_read_before_its_transaction_rolls_back_is_not_served_later(session):
+    """Stored versions are read once and kept; one stored and read by a transaction that then
+    rolls back must not be: the next version 2 is another form."""
+    admin = user(session, "admin")
+    form_versions.get(session, KEY, 1)  # version 1 is cached from here on
+    first = with_site_visit(base())
+    assert forms_editor.save(session, admin, KEY, first).version == 2
+    assert "site_visit_on" in form_versions.get(session, KEY, 2).schema["properties"]
+    session.rollback()
+    other = base()
+    other["title"] = "入驻资质审查（第二版）"
+    assert forms_editor.save(session, admin, KEY, other).version == 2
+    session.commit()
+    stored = form_versions.get(session, KEY, 2)
+    assert stored.schema["title"] == "入驻资质审查（第二版）" and "site_visit_on" not in stored.schema["properties"]
+    assert form_versions.get(session, KEY, 2) is stored  # read once, then kept
+    assert form_versions.get(session, KEY, 1).schema == forms.get_registry().get(KEY)
+
+
 def test_first_save_of_a_form_only_in_files_stores_the_file_first(session):
     session.execute(FormVersion.__table__.delete().where(FormVersion.form_key == KEY))
     assert form_versions.current(session, KEY).version is None  # the file
