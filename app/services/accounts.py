@@ -7,8 +7,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import timedelta
+from functools import cache
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session, joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -223,12 +224,16 @@ def _live_token(session: Session, token: str) -> ApiToken | None:
 def user_for_token(session: Session, token: str) -> User | None:
     """The active user owning an unexpired, unrevoked token, or None: one query for the
     token, the user, its organisation and its roles (every API request asks)."""
-    return session.execute(
-        select(User).join(ApiToken, ApiToken.user_id == User.id)
-        .where(ApiToken.token_hash == _digest(token), ApiToken.revoked_at.is_(None),
-               ApiToken.expires_at > clock.now(), User.is_active.is_(True))
-        .options(joinedload(User.role_rows))
-    ).unique().scalar_one_or_none()
+    return session.execute(_token_user(), {"digest": _digest(token), "now": clock.now()}).unique().scalar_one_or_none()
+
+
+@cache
+def _token_user() -> Select[User]:
+    """Built once: constructing a statement costs more than SQLite takes to answer it."""
+    return (select(User).join(ApiToken, ApiToken.user_id == User.id)
+            .where(ApiToken.token_hash == bindparam("digest"), ApiToken.revoked_at.is_(None),
+                   ApiToken.expires_at > bindparam("now", type_=ApiToken.expires_at.type), User.is_active.is_(True))
+            .options(joinedload(User.role_rows)))
 
 
 def get_user(session: Session, user_id: int) -> User | None:

@@ -63,6 +63,9 @@ def _forget_tip(session: Session, transaction: Any) -> None:
         session.info.pop(_HEAD, None)
 
 
+_BUMP_HEAD = update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1).returning(AuditHead)
+
+
 def _tip(session: Session) -> _Tip:
     """The chain's tip for the next event of this transaction. The first event bumps the head
     row (taking its lock: a row lock on PostgreSQL, the write lock on SQLite) and reads it in
@@ -70,10 +73,8 @@ def _tip(session: Session) -> _Tip:
     other transaction can append while the lock is held."""
     tip: _Tip | None = session.info.get(_HEAD)
     if tip is None:
-        row = session.execute(
-            update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1).returning(AuditHead),
-            execution_options={"populate_existing": True, "synchronize_session": False},
-        ).scalar_one()
+        row = session.execute(_BUMP_HEAD, execution_options={"populate_existing": True,
+                                                             "synchronize_session": False}).scalar_one()
         tip = _Tip(row, row.seq, row.last_hash)
         session.info[_HEAD] = tip
     else:

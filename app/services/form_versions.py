@@ -12,11 +12,12 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 from weakref import WeakKeyDictionary
 
 from jsonschema import Draft202012Validator, FormatChecker
-from sqlalchemy import event, func, select
+from sqlalchemy import Select, bindparam, event, func, select
 from sqlalchemy.orm import Session
 
 from app.errors import NotFoundError
@@ -115,9 +116,7 @@ def get(session: Session, key: str, version: int) -> Form:
     found = cache.get((key, version))
     if found is not None:
         return found
-    row = session.execute(
-        select(FormVersion).where(FormVersion.form_key == key, FormVersion.version == version)
-    ).scalar_one_or_none()
+    row = session.execute(_version_statement(), {"key": key, "version": version}).scalar_one_or_none()
     if row is None:
         raise NotFoundError(f"form {key!r} has no version {version}")
     form = _form(row)
@@ -141,7 +140,18 @@ def of_task(session: Session, task: HumanTask) -> Form | None:
 
 def newest_version(session: Session, key: str) -> int | None:
     """The newest stored version number of ``key``; None when it was never stored."""
-    return session.execute(select(func.max(FormVersion.version)).where(FormVersion.form_key == key)).scalar_one()
+    return session.execute(_newest_statement(), {"key": key}).scalar_one()
+
+
+@cache
+def _version_statement() -> Select[FormVersion]:
+    return select(FormVersion).where(FormVersion.form_key == bindparam("key"), FormVersion.version == bindparam("version"))
+
+
+@cache
+def _newest_statement() -> Select[int | None]:
+    """Built once: every step that opens tasks asks (constructing costs more than answering)."""
+    return select(func.max(FormVersion.version)).where(FormVersion.form_key == bindparam("key"))
 
 
 def known_keys(session: Session) -> set[str]:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.orm import Session, joinedload, undefer
 
 from app import engine
@@ -160,8 +161,7 @@ def apply_result(session: Session, instance: ProcessInstance, result: RunResult,
 def _sync_tasks(session: Session, instance: ProcessInstance, ready: list[ReadyTask], now: datetime) -> None:
     # The ids alone: an open row the engine no longer has ready is cancelled by one UPDATE,
     # without loading the rows (a sign-off keeps eight open while each unit decides).
-    open_rows = set(session.execute(
-        select(HumanTask.id).where(HumanTask.instance_id == instance.id, HumanTask.status == "open")).scalars())
+    open_rows = set(session.execute(_open_task_ids(), {"instance_id": instance.id}).scalars())
     gone = open_rows - {t.id for t in ready}
     if gone:
         session.execute(update(HumanTask).where(HumanTask.id.in_(gone), HumanTask.status == "open")
@@ -287,23 +287,15 @@ def history(session: Session, instance: ProcessInstance) -> list[AuditEvent]:
 def latest_history(session: Session, instance: ProcessInstance, limit: int) -> tuple[list[AuditEvent], int]:
     """The instance's last ``limit`` audit events in order, and how many it has in all: a cost
     that does not grow with the instance's age (both read the (instance, seq) index)."""
-    rows = list(session.execute(
-        select(AuditEvent).where(AuditEvent.instance_id == instance.id).order_by(AuditEvent.seq.desc()).limit(limit)
-    ).scalars())
+    rows = list(session.execute(_latest_events(), {"instance_id": instance.id, "limit": limit}).scalars())
     rows.reverse()
     total = len(rows) if len(rows) < limit else session.execute(
-        select(func.count()).select_from(AuditEvent).where(AuditEvent.instance_id == instance.id)).scalar_one()
+        _event_count(), {"instance_id": instance.id}).scalar_one()
     return rows, total
 
 
 def open_tasks(session: Session, instance: ProcessInstance) -> list[HumanTask]:
-    return list(
-        session.execute(
-            select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == "open")
-            .order_by(HumanTask.created_at, HumanTask.id)
-            .options(joinedload(HumanTask.assignee), joinedload(HumanTask.candidate_org))
-        ).scalars()
-    )
+    return list(session.execute(_open_tasks(), {"instance_id": instance.id}).unique().scalars())
 
 
 def progress(instance: ProcessInstance, history: list[AuditEvent], open_tasks: list[HumanTask]) -> dict[str, list[str]]:
@@ -343,11 +335,40 @@ def lock_instance(session: Session, instance_id: int) -> ProcessInstance:
 def lock_task(session: Session, task_id: str) -> tuple[HumanTask, ProcessInstance] | None:
     """A task and its instance in one statement, the instance row locked as by
     :func:`lock_instance` and both reloaded; None when there is no such task."""
-    row = session.execute(
-        select(HumanTask, ProcessInstance).join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
-        .where(HumanTask.id == task_id)
-        .with_for_update(of=ProcessInstance)
-        .options(undefer(ProcessInstance.state), joinedload(ProcessInstance.definition))
-        .execution_options(populate_existing=True)
-    ).first()
+    row = session.execute(_task_and_instance(), {"task_id": task_id}).first()
     return (row[0], row[1]) if row is not None else None
+
+
+# The statements of every completion are built once (with bind parameters): constructing one
+# costs SQLAlchemy more than SQLite takes to answer it.
+
+@cache
+def _task_and_instance() -> Select[HumanTask, ProcessInstance]:
+    return (select(HumanTask, ProcessInstance).join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+            .where(HumanTask.id == bindparam("task_id"))
+            .with_for_update(of=ProcessInstance)
+            .options(undefer(ProcessInstance.state), joinedload(ProcessInstance.definition))
+            .execution_options(populate_existing=True))
+
+
+@cache
+def _open_task_ids() -> Select[str]:
+    return select(HumanTask.id).where(HumanTask.instance_id == bindparam("instance_id"), HumanTask.status == "open")
+
+
+@cache
+def _open_tasks() -> Select[HumanTask]:
+    return (select(HumanTask).where(HumanTask.instance_id == bindparam("instance_id"), HumanTask.status == "open")
+            .order_by(HumanTask.created_at, HumanTask.id)
+            .options(joinedload(HumanTask.assignee), joinedload(HumanTask.candidate_org)))
+
+
+@cache
+def _latest_events() -> Select[AuditEvent]:
+    return (select(AuditEvent).where(AuditEvent.instance_id == bindparam("instance_id"))
+            .order_by(AuditEvent.seq.desc()).limit(bindparam("limit")))
+
+
+@cache
+def _event_count() -> Select[int]:
+    return select(func.count()).select_from(AuditEvent).where(AuditEvent.instance_id == bindparam("instance_id"))

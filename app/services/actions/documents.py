@@ -288,9 +288,12 @@ def _evaluation_opinion(ctx: ActionContext, data: dict[str, Any]) -> Draft:
     assert ctx.instance is not None
     applicant = ctx.org({})
     times = _signoff_times(ctx)
+    signoffs = data.get("joint_signoffs") or []
+    codes = {str(s.get("unit")) for s in signoffs if s.get("unit")}
+    units = {o.code: o for o in ctx.session.execute(select(Organisation).where(Organisation.code.in_(codes))).scalars()}
     decisions = []
-    for signoff in data.get("joint_signoffs") or []:
-        unit = ctx.session.execute(select(Organisation).where(Organisation.code == signoff.get("unit"))).scalar_one_or_none()
+    for signoff in signoffs:
+        unit = units.get(str(signoff.get("unit")))
         decided = times.get(unit.id) if unit else None
         decisions.append({"unit": unit.name if unit else _text(signoff.get("unit")),
                           "decision": signoff.get("decision"), "opinion": _text(signoff.get("comment")),
