@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -95,6 +96,7 @@ def qr_svg(url: str) -> Markup:
 
 
 _fonts = threading.local()
+_made_by: weakref.WeakKeyDictionary[FontConfiguration, int] = weakref.WeakKeyDictionary()  # -> pid
 
 
 def font_config(compact: bool) -> FontConfiguration:
@@ -113,7 +115,18 @@ def font_config(compact: bool) -> FontConfiguration:
         configs = _fonts.configs = {}
     if compact not in configs:
         configs[compact] = FontConfiguration()
+        _made_by[configs[compact]] = os.getpid()
     return configs[compact]
+
+
+@atexit.register
+def _remove_font_copies() -> None:
+    """A FontConfiguration copies the @font-face files it loads into a temporary folder that
+    it removes when collected, which the ones still held at interpreter exit may never be:
+    remove them now (in the process that made them; a forked child leaves its parent's)."""
+    for config, pid in list(_made_by.items()):
+        if pid == os.getpid():
+            config.__del__()
 
 
 # --------------------------------------------------------------------------- compact fonts
