@@ -11,8 +11,8 @@ from datetime import date, datetime
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import Select, event, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, bindparam, event, func, select, update
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from app.errors import ForbiddenError
 from app.models import AuditEvent, AuditHead, Organisation, ProcessInstance, User
@@ -45,6 +45,7 @@ def chain_hash(prev_hash: str, event: AuditEvent) -> str:
 
 
 _HEAD = "audit.head"  # session.info key: the chain's tip as this transaction holds it
+_PENDING = "audit.pending"  # session.info key: events recorded, not chained and written yet
 
 
 @dataclass
@@ -58,28 +59,34 @@ class _Tip:
 
 @event.listens_for(Session, "after_transaction_end")
 def _forget_tip(session: Session, transaction: Any) -> None:
-    """The lock on the head ends with the outermost transaction, and so does what we know of it."""
+    """The lock on the head ends with the outermost transaction, and so does what we know of
+    it; events of a transaction that rolled back are dropped with it."""
     if transaction.parent is None:
         session.info.pop(_HEAD, None)
+        session.info.pop(_PENDING, None)
 
 
-_BUMP_HEAD = update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1).returning(AuditHead)
+@event.listens_for(Session, "before_commit")
+def _chain_on_commit(session: Session) -> None:
+    if session.get_nested_transaction() is None:  # a savepoint's release is not the commit
+        write_pending(session)
 
 
-def _tip(session: Session) -> _Tip:
-    """The chain's tip for the next event of this transaction. The first event bumps the head
-    row (taking its lock: a row lock on PostgreSQL, the write lock on SQLite) and reads it in
-    the same statement; later events of the transaction continue from what it holds, since no
-    other transaction can append while the lock is held."""
-    tip: _Tip | None = session.info.get(_HEAD)
-    if tip is None:
-        row = session.execute(_BUMP_HEAD, execution_options={"populate_existing": True,
-                                                             "synchronize_session": False}).scalar_one()
-        tip = _Tip(row, row.seq, row.last_hash)
-        session.info[_HEAD] = tip
-    else:
-        tip.seq += 1
-    return tip
+@event.listens_for(Session, "do_orm_execute")
+def _chain_before_reading(state: ORMExecuteState) -> None:
+    """A query of the audit log sees the events its own transaction recorded: they are
+    chained and written first (unless the query reads them from :func:`pending` itself)."""
+    if (state.session.info.get(_PENDING) and state.is_select and not state.execution_options.get(WITHOUT_PENDING)
+            and any(m.class_ is AuditEvent for m in state.all_mappers)):
+        write_pending(state.session)
+
+
+# Execution option for queries of the log that add :func:`pending` themselves, so that reading
+# does not take the head's lock before the transaction's work is done.
+WITHOUT_PENDING = "audit_without_pending"
+
+_BUMP_HEAD = (update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + bindparam("count"))
+              .returning(AuditHead))
 
 
 def record(
@@ -93,15 +100,15 @@ def record(
     payload: dict[str, Any] | None = None,
     at: datetime | None = None,
 ) -> AuditEvent:
-    """Append one event to the chain, inside the caller's transaction.
+    """Record one event in the caller's transaction: it joins the chain when the transaction
+    commits (or at :func:`write_pending`), and is dropped if it rolls back.
 
-    The first event of a transaction locks the head row, so concurrent appenders are
-    serialised and the chain never forks; the events and the head's new tip are written with
-    the transaction's next flush (one UPDATE of the head per flush, the inserts batched).
+    The chain is written at the end, so that the head row's lock (a row lock on PostgreSQL;
+    on SQLite the write lock is held anyway) is held only from the chaining to the commit:
+    concurrent transactions queue for a moment there, not for their whole work, and the
+    chain never forks. Its order is the order of commits; ``at`` is when the event happened.
     """
-    tip = _tip(session)
     event_ = AuditEvent(
-        seq=tip.seq,
         at=at or clock.now(),
         actor_id=actor.id if actor else None,
         actor=actor.username if actor else "system",
@@ -110,13 +117,39 @@ def record(
         task_id=task_id,
         org_id=org_id if org_id is not None else (actor.org_id if actor else None),
         payload=json.loads(json.dumps(payload or {}, ensure_ascii=False, default=str)),
-        prev_hash=tip.last_hash,
     )
-    event_.hash = chain_hash(tip.last_hash, event_)
-    tip.last_hash = event_.hash
-    tip.row.seq, tip.row.last_hash = tip.seq, tip.last_hash
-    session.add(event_)
+    session.info.setdefault(_PENDING, []).append(event_)
     return event_
+
+
+def pending(session: Session, instance_id: int | None = None) -> list[AuditEvent]:
+    """The events this transaction has recorded and not written yet (of one instance)."""
+    events: list[AuditEvent] = session.info.get(_PENDING, [])
+    return [e for e in events if instance_id is None or e.instance_id == instance_id]
+
+
+def write_pending(session: Session) -> None:
+    """Chain and add the transaction's recorded events: the first time, one UPDATE ...
+    RETURNING moves the head by their number and locks it; later times continue from the tip
+    the transaction holds. The rows are written with the next flush (the commit's)."""
+    events: list[AuditEvent] | None = session.info.pop(_PENDING, None)
+    if not events:
+        return
+    tip: _Tip | None = session.info.get(_HEAD)
+    if tip is None:
+        row = session.execute(_BUMP_HEAD, {"count": len(events)},
+                              execution_options={"populate_existing": True, "synchronize_session": False}).scalar_one()
+        tip = _Tip(row, row.seq - len(events), row.last_hash)
+        session.info[_HEAD] = tip
+    else:
+        tip.row.seq = tip.seq + len(events)
+    for event_ in events:
+        tip.seq += 1
+        event_.seq, event_.prev_hash = tip.seq, tip.last_hash
+        event_.hash = chain_hash(tip.last_hash, event_)
+        tip.last_hash = event_.hash
+    tip.row.last_hash = tip.last_hash
+    session.add_all(events)
 
 
 @dataclass(frozen=True)
@@ -132,6 +165,7 @@ class VerifyReport:
 
 def verify(session: Session, batch: int = 1000) -> VerifyReport:
     """Walk the chain in order; report the first row whose hash or link does not hold."""
+    write_pending(session)
     prev = GENESIS
     checked = 0
     last_seq = 0

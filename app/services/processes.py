@@ -276,22 +276,23 @@ def instance_organisations(session: Session, user: User) -> list[Organisation]:
 
 
 def history(session: Session, instance: ProcessInstance) -> list[AuditEvent]:
-    """The instance's audit events in order (who, when, what, decision, comment)."""
-    return list(
-        session.execute(
-            select(AuditEvent).where(AuditEvent.instance_id == instance.id).order_by(AuditEvent.seq)
-        ).scalars()
-    )
+    """The instance's audit events in order (who, when, what, decision, comment), with those
+    the open transaction has recorded and not written yet at the end."""
+    return [*session.execute(
+        select(AuditEvent).where(AuditEvent.instance_id == instance.id).order_by(AuditEvent.seq)
+        .execution_options(**{audit.WITHOUT_PENDING: True})
+    ).scalars(), *audit.pending(session, instance.id)]
 
 
 def latest_history(session: Session, instance: ProcessInstance, limit: int) -> tuple[list[AuditEvent], int]:
     """The instance's last ``limit`` audit events in order, and how many it has in all: a cost
     that does not grow with the instance's age (both read the (instance, seq) index)."""
+    fresh = audit.pending(session, instance.id)  # recorded by the open transaction, written at its commit
     rows = list(session.execute(_latest_events(), {"instance_id": instance.id, "limit": limit}).scalars())
     rows.reverse()
-    total = len(rows) if len(rows) < limit else session.execute(
+    stored = len(rows) if len(rows) < limit else session.execute(
         _event_count(), {"instance_id": instance.id}).scalar_one()
-    return rows, total
+    return [*rows, *fresh][-limit:], stored + len(fresh)
 
 
 def open_tasks(session: Session, instance: ProcessInstance) -> list[HumanTask]:
@@ -366,9 +367,11 @@ def _open_tasks() -> Select[HumanTask]:
 @cache
 def _latest_events() -> Select[AuditEvent]:
     return (select(AuditEvent).where(AuditEvent.instance_id == bindparam("instance_id"))
-            .order_by(AuditEvent.seq.desc()).limit(bindparam("limit")))
+            .order_by(AuditEvent.seq.desc()).limit(bindparam("limit"))
+            .execution_options(**{audit.WITHOUT_PENDING: True}))
 
 
 @cache
 def _event_count() -> Select[int]:
-    return select(func.count()).select_from(AuditEvent).where(AuditEvent.instance_id == bindparam("instance_id"))
+    return (select(func.count()).select_from(AuditEvent).where(AuditEvent.instance_id == bindparam("instance_id"))
+            .execution_options(**{audit.WITHOUT_PENDING: True}))
