@@ -119,8 +119,9 @@ COMPLETION_HISTORY = 20
 def instance_json(instance: ProcessInstance, history_limit: int | None = None) -> dict[str, Any]:
     """The instance with its open tasks and its history: all of it, or its last ``history_limit``
     events (``history_total`` says how many there are)."""
+    events: list[processes.HistoryEntry]
     if history_limit is None:
-        events = processes.history(db.session, instance)
+        events = list(processes.history(db.session, instance))
         total = len(events)
     else:
         events, total = processes.latest_history(db.session, instance, history_limit)
