@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import Select, bindparam, event, func, select, update
+from sqlalchemy import Select, bindparam, event, func, insert, select, update
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from app.errors import ForbiddenError
@@ -50,9 +50,8 @@ _PENDING = "audit.pending"  # session.info key: events recorded, not chained and
 
 @dataclass
 class _Tip:
-    """The head row (locked by this transaction) and the tip this transaction has reached."""
+    """The chain's tip this transaction has reached (it holds the head row's lock)."""
 
-    row: AuditHead
     seq: int
     last_hash: str
 
@@ -86,7 +85,8 @@ def _chain_before_reading(state: ORMExecuteState) -> None:
 WITHOUT_PENDING = "audit_without_pending"
 
 _BUMP_HEAD = (update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + bindparam("count"))
-              .returning(AuditHead))
+              .returning(AuditHead.seq, AuditHead.last_hash))
+_SET_HEAD = update(AuditHead).where(AuditHead.id == 1).values(seq=bindparam("seq"), last_hash=bindparam("last_hash"))
 
 
 def record(
@@ -128,28 +128,31 @@ def pending(session: Session, instance_id: int | None = None) -> list[AuditEvent
     return [e for e in events if instance_id is None or e.instance_id == instance_id]
 
 
+_EVENT_COLUMNS = ("seq", "at", "actor_id", "actor", "action", "instance_id", "task_id", "org_id", "payload",
+                  "prev_hash", "hash")
+
+
 def write_pending(session: Session) -> None:
-    """Chain and add the transaction's recorded events: the first time, one UPDATE ...
-    RETURNING moves the head by their number and locks it; later times continue from the tip
-    the transaction holds. The rows are written with the next flush (the commit's)."""
+    """Chain and insert the transaction's recorded events, on its connection: the first time,
+    one UPDATE ... RETURNING moves the head by their number and locks it; later times continue
+    from the tip the transaction holds. Then one INSERT for all of them and one UPDATE of the
+    head's hash (plain statements: the rows are not ORM objects of the session afterwards)."""
     events: list[AuditEvent] | None = session.info.pop(_PENDING, None)
     if not events:
         return
+    connection = session.connection()
     tip: _Tip | None = session.info.get(_HEAD)
     if tip is None:
-        row = session.execute(_BUMP_HEAD, {"count": len(events)},
-                              execution_options={"populate_existing": True, "synchronize_session": False}).scalar_one()
-        tip = _Tip(row, row.seq - len(events), row.last_hash)
+        seq, last_hash = connection.execute(_BUMP_HEAD, {"count": len(events)}).one()
+        tip = _Tip(seq - len(events), last_hash)
         session.info[_HEAD] = tip
-    else:
-        tip.row.seq = tip.seq + len(events)
     for event_ in events:
         tip.seq += 1
         event_.seq, event_.prev_hash = tip.seq, tip.last_hash
         event_.hash = chain_hash(tip.last_hash, event_)
         tip.last_hash = event_.hash
-    tip.row.last_hash = tip.last_hash
-    session.add_all(events)
+    connection.execute(insert(AuditEvent), [{c: getattr(e, c) for c in _EVENT_COLUMNS} for e in events])
+    connection.execute(_SET_HEAD, {"seq": tip.seq, "last_hash": tip.last_hash})
 
 
 @dataclass(frozen=True)
