@@ -116,6 +116,17 @@ def task_json(task: HumanTask) -> dict[str, Any]:
 COMPLETION_HISTORY = 20
 
 
+def task_row_json(row: Any) -> dict[str, Any]:
+    """:func:`task_json` of a row of ``processes.open_task_rows`` (the same fields)."""
+    return {"id": row.id, "instance_id": row.instance_id, "process_key": row.process_key,
+            "element": row.spec_id, "title": row.title, "title_zh": row.title.split(" / ", 1)[0],
+            "title_en": row.title.split(" / ", 1)[1] if " / " in row.title else None, "role": row.role,
+            "organisation": row.organisation, "assignee": row.assignee,
+            "status": row.status, "form_key": row.form_key, "articles": row.articles,
+            "due_at": row.due_at.isoformat() if row.due_at else None,
+            "created_at": row.created_at.isoformat()}
+
+
 def instance_json(instance: ProcessInstance, history_limit: int | None = None) -> dict[str, Any]:
     """The instance with its open tasks and its history: all of it, or its last ``history_limit``
     events (``history_total`` says how many there are)."""
@@ -137,7 +148,7 @@ def instance_json(instance: ProcessInstance, history_limit: int | None = None) -
             "articles": instance.definition.meta.get("articles", []),
             "created_at": instance.created_at.isoformat(),
             "completed_at": instance.completed_at.isoformat() if instance.completed_at else None,
-            "open_tasks": [task_json(t) for t in processes.open_tasks(db.session, instance)],
+            "open_tasks": [task_row_json(t) for t in processes.open_task_rows(db.session, instance)],
             "history": history, "history_total": total}
 
 

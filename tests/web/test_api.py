@@ -90,6 +90,20 @@ def test_a_completion_answers_with_the_latest_history_and_get_with_all_of_it(cli
     assert [t["element"] for t in answer["open_tasks"]] == [t["element"] for t in full["open_tasks"]]
 
 
+def test_an_instances_open_tasks_read_as_the_task_itself(client, api):
+    """The instance's open tasks (read as plain rows for the answer) show each task exactly as
+    GET /tasks/{id} does, claimed and unclaimed (units: test_api_data_authorization)."""
+    applicant, operator = api("applicant"), api("operator")
+    iid = _start(client, applicant)["id"]
+    claimed = _task(client, operator, "review_qualifications", iid)
+    assert client.post(f"/api/v1/tasks/{claimed['id']}/claim", headers=operator).status_code == 200
+    listed = client.get(f"/api/v1/instances/{iid}", headers=operator).json["open_tasks"]
+    assert {t["assignee"] for t in listed} == {"operator", None}
+    for item in listed:
+        alone = client.get(f"/api/v1/tasks/{item['id']}", headers=operator).json
+        assert item == {k: alone[k] for k in item}, item["element"]
+
+
 def test_processes_list_start_form_and_can_start(client, api):
     items = client.get("/api/v1/processes", headers=api("applicant")).json["items"]
     onboarding = next(p for p in items if p["key"] == "partner_onboarding")
