@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # WeasyPrint renders the PDFs with Pango and a CJK font; without libharfbuzz-subset0 it falls
-# back to a path 10-40x slower.
-APT_PACKAGES=(python3-venv nodejs npm libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk)
+# back to a path 10-40x slower. fontconfig's fc-match finds the Noto CJK faces of which the
+# renderer makes compact copies once per process (app/services/documents/render.py).
+APT_PACKAGES=(python3-venv nodejs npm libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk fontconfig)
 # The browser tests drive Debian's Chromium (never a downloaded browser build).
 [ "${1:-}" = "--test" ] && APT_PACKAGES+=(chromium poppler-utils)
 
