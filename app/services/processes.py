@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any, Protocol, Unpack
+from typing import Any, Protocol
 
 from flask_babel import gettext as _
 from sqlalchemy import Select, bindparam, func, select, update
@@ -373,7 +373,7 @@ def _open_tasks() -> Select[HumanTask]:
 
 
 @cache
-def _open_task_rows() -> Select[Unpack[tuple[Any, ...]]]:
+def _open_task_rows() -> Select[*tuple[Any, ...]]:
     assignee, unit = aliased(User), aliased(Organisation)
     return (select(HumanTask.id, HumanTask.instance_id, HumanTask.process_key, HumanTask.spec_id, HumanTask.title,
                    HumanTask.role, unit.code.label("organisation"), assignee.username.label("assignee"),

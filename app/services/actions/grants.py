@@ -46,7 +46,9 @@ def issue_grant(ctx: ActionContext, params: dict[str, Any], data: dict[str, Any]
     agreement = ctx.session.execute(query.order_by(Agreement.valid_until.desc()).limit(1)).scalar_one_or_none()
     if agreement is not None:
         expires = min(expires, datetime.combine(agreement.valid_until, time(23, 59, 59), UTC))
-    seq = (ctx.session.execute(select(func.count(Grant.id))).scalar_one() or 0) + 1
+    # The series number: one past the newest grant's id (read from the primary key's index,
+    # not by counting every grant); the instance id at the end keeps numbers unique.
+    seq = (ctx.session.execute(select(func.max(Grant.id))).scalar_one() or 0) + 1
     grant = Grant(
         number=f"NS-SQ-{now:%Y}-{seq:05d}-{ctx.instance_id}", org_id=org.id, instance_id=ctx.instance_id,
         agreement_id=agreement.id if agreement else None, purpose=str(params.get("purpose") or "public_governance"),
