@@ -2,45 +2,26 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from app.models import DOCUMENT_KINDS
 from app.web.openapi_collaboration import collaboration_paths, collaboration_schemas
 from app.web.openapi_forms import form_paths, form_schemas
 from app.web.openapi_notifications import notification_paths, notification_schemas
+from app.web.openapi_parts import errors, json_body, or_empty, ref, resp
 
-_ERROR = {"$ref": "#/components/schemas/Error"}
-
-
-def _resp(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"description": description}
-    body["content"] = {"application/json": {"schema": schema or _ERROR}}
-    return body
-
-
-def _errors(*codes: int) -> dict[str, Any]:
-    text = {400: "Malformed request", 401: "Missing or invalid bearer token", 403: "Not allowed for this role or organisation",
-            404: "Not found (or not visible to the caller)", 409: "Already done or changed meanwhile",
-            413: "Request body too large", 422: "Invalid data: one entry per field"}
-    return {str(c): _resp(text[c]) for c in codes}
-
-
-def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": schema}}}
-
+_TEXTS = {400: "Malformed request", 401: "Missing or invalid bearer token", 403: "Not allowed for this role or organisation",
+          404: "Not found (or not visible to the caller)", 409: "Already done or changed meanwhile",
+          413: "Request body too large", 422: "Invalid data: one entry per field"}
+_errors = partial(errors, _TEXTS)
 
 MAX_PAGE = 10_000  # deeper pages are refused (422) rather than asking the database for a huge offset
 
 
-def _or_empty(schema: dict[str, Any]) -> dict[str, Any]:
-    """A query parameter's schema that also accepts the empty string, read as if absent
-    (what an HTML form sends for a blank filter)."""
-    return {"anyOf": [schema, {"type": "string", "maxLength": 0}]}
-
-
 _PAGE = [
-    {"name": "page", "in": "query", "schema": _or_empty({"type": "integer", "minimum": 1, "maximum": MAX_PAGE})},
-    {"name": "per_page", "in": "query", "schema": _or_empty({"type": "integer", "minimum": 1, "maximum": 100})},
+    {"name": "page", "in": "query", "schema": or_empty({"type": "integer", "minimum": 1, "maximum": MAX_PAGE})},
+    {"name": "per_page", "in": "query", "schema": or_empty({"type": "integer", "minimum": 1, "maximum": 100})},
 ]
 _TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 36}}
 _INSTANCE_ID = {"name": "instance_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
@@ -48,7 +29,6 @@ _SECURED: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
 def document() -> dict[str, Any]:
-    ref = lambda name: {"$ref": f"#/components/schemas/{name}"}  # noqa: E731
     return {
         "openapi": "3.1.0",
         "info": {"title": "GrantFlow API", "version": "1.0.0",
@@ -62,97 +42,97 @@ def document() -> dict[str, Any]:
         "paths": {
             "/api/v1/auth/token": {"post": {
                 "summary": "Exchange a username and password for a bearer token",
-                "requestBody": _json_body({"type": "object", "additionalProperties": False,
+                "requestBody": json_body({"type": "object", "additionalProperties": False,
                                            "required": ["username", "password"],
                                            "properties": {"username": {"type": "string", "maxLength": 64},
                                                           "password": {"type": "string", "maxLength": 256}}}),
-                "responses": {"200": _resp("Token", ref("Token")), **_errors(400, 401, 422)}},
+                "responses": {"200": resp("Token", ref("Token")), **_errors(400, 401, 422)}},
                 "delete": {
                 "summary": "Revoke the bearer token this request carries (it is refused from then on)",
                 "security": _SECURED,
                 "responses": {"204": {"description": "Revoked"}, **_errors(401)}}},
             "/api/v1/me": {"get": {"summary": "The caller", "security": _SECURED,
-                                   "responses": {"200": _resp("User", ref("User")), **_errors(401)}}},
+                                   "responses": {"200": resp("User", ref("User")), **_errors(401)}}},
             "/api/v1/processes": {"get": {
                 "summary": "Deployed processes (newest version) and whether the caller may start each",
                 "security": _SECURED,
-                "responses": {"200": _resp("Processes", {"type": "object", "properties": {
+                "responses": {"200": resp("Processes", {"type": "object", "properties": {
                     "items": {"type": "array", "items": ref("Process")}}}), **_errors(401)}}},
             "/api/v1/processes/{key}/instances": {"post": {
                 "summary": "Start an instance with start-form data", "security": _SECURED,
                 "parameters": [{"name": "key", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "requestBody": _json_body({"type": "object", "additionalProperties": False,
+                "requestBody": json_body({"type": "object", "additionalProperties": False,
                                            "properties": {"data": {"type": "object"}}}),
-                "responses": {"201": _resp("Started", ref("Instance")), **_errors(400, 401, 403, 404, 422)}}},
+                "responses": {"201": resp("Started", ref("Instance")), **_errors(400, 401, 403, 404, 422)}}},
             "/api/v1/instances": {"get": {
                 "summary": "Instances visible to the caller, newest first; searched by business key, "
                            "organisation, process and status", "security": _SECURED,
                 "parameters": [*_PAGE, {"name": "process", "in": "query", "schema": {"type": "string"}},
-                               {"name": "status", "in": "query", "schema": _or_empty(
+                               {"name": "status", "in": "query", "schema": or_empty(
                                    {"type": "string", "enum": ["running", "completed", "cancelled", "error"]})},
                                {"name": "q", "in": "query", "description": "part of the business key (any case)",
                                 "schema": {"type": "string", "maxLength": 64}},
                                {"name": "org", "in": "query", "description": "id of the owning organisation",
-                                "schema": _or_empty({"type": "integer", "minimum": 1, "maximum": 2**31 - 1})}],
-                "responses": {"200": _resp("Instances", {"type": "object"}), **_errors(401, 422)}}},
+                                "schema": or_empty({"type": "integer", "minimum": 1, "maximum": 2**31 - 1})}],
+                "responses": {"200": resp("Instances", {"type": "object"}), **_errors(401, 422)}}},
             "/api/v1/instances/{instance_id}": {"get": {
                 "summary": "One instance: status, outcome, open tasks, history", "security": _SECURED,
                 "parameters": [_INSTANCE_ID],
-                "responses": {"200": _resp("Instance", ref("Instance")), **_errors(401, 404)}}},
+                "responses": {"200": resp("Instance", ref("Instance")), **_errors(401, 404)}}},
             "/api/v1/tasks": {"get": {
                 "summary": "The caller's inbox, soonest due first", "security": _SECURED,
                 "parameters": [*_PAGE, {"name": "status", "in": "query",
                                         "schema": {"type": "string", "enum": ["open", "mine", "completed"]}},
                                {"name": "process", "in": "query", "schema": {"type": "string"}}],
-                "responses": {"200": _resp("Tasks", {"type": "object", "required": ["items", "total"], "properties": {
+                "responses": {"200": resp("Tasks", {"type": "object", "required": ["items", "total"], "properties": {
                     "items": {"type": "array", "items": ref("Task")}, "total": {"type": "integer"},
                     "page": {"type": "integer"}, "per_page": {"type": "integer"}}}), **_errors(401, 422)}}},
             "/api/v1/tasks/{task_id}": {"get": {
                 "summary": "One task with its form (JSON Schema)", "security": _SECURED, "parameters": [_TASK_ID],
-                "responses": {"200": _resp("Task", ref("Task")), **_errors(401, 403, 404)}}},
+                "responses": {"200": resp("Task", ref("Task")), **_errors(401, 403, 404)}}},
             "/api/v1/tasks/{task_id}/claim": {"post": {
                 "summary": "Claim a task", "security": _SECURED, "parameters": [_TASK_ID],
-                "responses": {"200": _resp("Task", ref("Task")), **_errors(401, 403, 404, 409)}}},
+                "responses": {"200": resp("Task", ref("Task")), **_errors(401, 403, 404, 409)}}},
             "/api/v1/tasks/{task_id}/unclaim": {"post": {
                 "summary": "Release a claimed task", "security": _SECURED, "parameters": [_TASK_ID],
-                "responses": {"200": _resp("Task", ref("Task")), **_errors(401, 403, 404, 409)}}},
+                "responses": {"200": resp("Task", ref("Task")), **_errors(401, 403, 404, 409)}}},
             "/api/v1/tasks/{task_id}/complete": {"post": {
                 "summary": "Complete a task with form data", "security": _SECURED, "parameters": [_TASK_ID],
                 "description": "Answers with the completed task and the instance as it is now: its open "
                                "tasks and the last 20 events of its history (history_total counts them "
                                "all; GET /api/v1/instances/{instance_id} gives the whole history).",
-                "requestBody": _json_body({"type": "object", "additionalProperties": False, "required": ["data"],
+                "requestBody": json_body({"type": "object", "additionalProperties": False, "required": ["data"],
                                            "properties": {"data": {"type": "object"}}}),
-                "responses": {"200": _resp("Completed", {"type": "object", "properties": {
+                "responses": {"200": resp("Completed", {"type": "object", "properties": {
                     "task": ref("Task"), "instance": ref("Instance")}}), **_errors(400, 401, 403, 404, 409, 422)}}},
             "/api/v1/catalog": {"get": {
                 "summary": "Public data catalogue items", "security": _SECURED,
                 "parameters": [{"name": "classification", "in": "query",
                                 "description": "empty or absent: every classification",
-                                "schema": _or_empty({"type": "string",
+                                "schema": or_empty({"type": "string",
                                                      "enum": ["unconditional", "conditional", "not_open"]})}],
-                "responses": {"200": _resp("Catalogue", {"type": "object", "properties": {
+                "responses": {"200": resp("Catalogue", {"type": "object", "properties": {
                     "items": {"type": "array", "items": ref("CatalogItem")}}}), **_errors(401, 422)}},
                 "post": {
                 "summary": "Add a catalogue item (authority, or the item's source department)", "security": _SECURED,
-                "requestBody": _json_body(ref("CatalogItemInput")),
-                "responses": {"201": _resp("Created", ref("CatalogItem")), **_errors(400, 401, 403, 422)}}},
+                "requestBody": json_body(ref("CatalogItemInput")),
+                "responses": {"201": resp("Created", ref("CatalogItem")), **_errors(400, 401, 403, 422)}}},
             "/api/v1/catalog/{item_id}": {"patch": {
                 "summary": "Change a catalogue item (authority, or the item's source department)",
                 "security": _SECURED,
                 "parameters": [{"name": "item_id", "in": "path", "required": True,
                                 "schema": {"type": "integer", "minimum": 1}}],
-                "requestBody": _json_body(ref("CatalogItemInput")),
-                "responses": {"200": _resp("Changed", ref("CatalogItem")), **_errors(400, 401, 403, 404, 422)}}},
+                "requestBody": json_body(ref("CatalogItemInput")),
+                "responses": {"200": resp("Changed", ref("CatalogItem")), **_errors(400, 401, 403, 404, 422)}}},
             "/api/v1/grants": {"get": {
                 "summary": "Grants: a partner's own; all for the operator and the authority", "security": _SECURED,
-                "responses": {"200": _resp("Grants", {"type": "object", "properties": {
+                "responses": {"200": resp("Grants", {"type": "object", "properties": {
                     "items": {"type": "array", "items": ref("Grant")}}}), **_errors(401, 403)}}},
             "/api/v1/grants/{grant_id}": {"get": {
                 "summary": "One grant", "security": _SECURED,
                 "parameters": [{"name": "grant_id", "in": "path", "required": True,
                                 "schema": {"type": "integer", "minimum": 1}}],
-                "responses": {"200": _resp("Grant", ref("Grant")), **_errors(401, 404)}}},
+                "responses": {"200": resp("Grant", ref("Grant")), **_errors(401, 404)}}},
             **_designer_paths(),
             **form_paths(),
             **_document_paths(),
@@ -227,50 +207,49 @@ _UPLOAD = {"required": True, "content": {
     "multipart/form-data": {"schema": {"type": "object", "properties": {
         "file": {"type": "array", "items": {"type": "string", "format": "binary"}},
         "comment": {"type": "string", "maxLength": 500}}}}}}
-_MIGRATION = _json_body({"$ref": "#/components/schemas/MigrationRequest"})
+_MIGRATION = json_body({"$ref": "#/components/schemas/MigrationRequest"})
 
 
 def _designer_paths() -> dict[str, Any]:
-    ref = lambda name: {"$ref": f"#/components/schemas/{name}"}  # noqa: E731
     items = lambda name: {"type": "object", "required": ["items"], "properties": {  # noqa: E731
         "items": {"type": "array", "items": ref(name)}}}
     return {
         "/api/v1/definitions": {
             "post": {"summary": "Deploy BPMN/DMN files as a new version (identical content: the existing one)",
                      "security": _SECURED, "requestBody": _UPLOAD,
-                     "responses": {"201": _resp("New version", ref("Deployment")),
-                                   "200": _resp("Identical to an existing version", ref("Deployment")),
+                     "responses": {"201": resp("New version", ref("Deployment")),
+                                   "200": resp("Identical to an existing version", ref("Deployment")),
                                    **_errors(401, 403, 409, 413, 422)}},
             "get": {"summary": "Every process with its versions (newest first) and running instances",
                     "security": _SECURED,
-                    "responses": {"200": _resp("Processes", items("ProcessVersions")), **_errors(401, 403)}}},
+                    "responses": {"200": resp("Processes", items("ProcessVersions")), **_errors(401, 403)}}},
         "/api/v1/definitions/validate": {"post": {
             "summary": "Check files like a deployment would, storing nothing", "security": _SECURED,
             "requestBody": _UPLOAD,
-            "responses": {"200": _resp("Valid", {"type": "object", "properties": {
+            "responses": {"200": resp("Valid", {"type": "object", "properties": {
                 "errors": {"type": "array", "maxItems": 0}}}), **_errors(401, 403, 413, 422)}}},
         "/api/v1/definitions/{key}/versions/{version}": {"get": {
             "summary": "The files and metadata of one version", "security": _SECURED,
             "parameters": [_KEY, {"name": "version", "in": "path", "required": True,
                                   "schema": {"type": "integer", "minimum": 1}}],
-            "responses": {"200": _resp("Version", ref("VersionFiles")), **_errors(401, 403, 404)}}},
+            "responses": {"200": resp("Version", ref("VersionFiles")), **_errors(401, 403, 404)}}},
         "/api/v1/definitions/{key}/diff": {"get": {
             "summary": "Elements added, removed, changed (and only moved) between two versions",
             "security": _SECURED,
             "parameters": [_KEY, {"name": "from", "in": "query", "schema": {"type": "integer", "minimum": 1}},
                            {"name": "to", "in": "query", "schema": {"type": "integer", "minimum": 1}}],
-            "responses": {"200": _resp("Diff", ref("VersionDiff")), **_errors(401, 403, 404, 422)}}},
+            "responses": {"200": resp("Diff", ref("VersionDiff")), **_errors(401, 403, 404, 422)}}},
         "/api/v1/definitions/{key}/migrations/preview": {"post": {
             "summary": "Whether each running instance can move to another version, and how its open tasks map",
             "security": _SECURED, "parameters": [_KEY], "requestBody": _MIGRATION,
-            "responses": {"200": _resp("Previews", items("MigrationPreview")), **_errors(401, 403, 404, 422)}}},
+            "responses": {"200": resp("Previews", items("MigrationPreview")), **_errors(401, 403, 404, 422)}}},
         "/api/v1/definitions/{key}/migrations": {"post": {
             "summary": "Move running instances to another version, each in its own transaction",
             "security": _SECURED, "parameters": [_KEY], "requestBody": _MIGRATION,
-            "responses": {"200": _resp("Outcomes", items("MigrationOutcome")), **_errors(401, 403, 404, 422)}}},
+            "responses": {"200": resp("Outcomes", items("MigrationOutcome")), **_errors(401, 403, 404, 422)}}},
         "/api/v1/designer/catalogue": {"get": {
             "summary": "Roles, forms, articles and actions a diagram may refer to", "security": _SECURED,
-            "responses": {"200": _resp("Catalogue", ref("DesignerCatalogue")), **_errors(401, 403)}}},
+            "responses": {"200": resp("Catalogue", ref("DesignerCatalogue")), **_errors(401, 403)}}},
     }
 
 
@@ -354,32 +333,31 @@ def _dashboard_paths() -> dict[str, Any]:
     return {"/api/v1/dashboard": {"get": {
         "summary": "Where things stand (authority, operator, admin): instances by process and status, overdue "
                    "tasks by unit, time per step, agreements and grants expiring in 6 months, article coverage",
-        "security": _SECURED, "responses": {"200": _resp("The dashboard", schema), **_errors(401, 403)}}}}
+        "security": _SECURED, "responses": {"200": resp("The dashboard", schema), **_errors(401, 403)}}}}
 
 
 def _document_paths() -> dict[str, Any]:
-    ref = lambda name: {"$ref": f"#/components/schemas/{name}"}  # noqa: E731
     integer_query = lambda name, about: {"name": name, "in": "query", "description": about,  # noqa: E731
-                                         "schema": _or_empty({"type": "integer", "minimum": 1, "maximum": 2**31 - 1})}
+                                         "schema": or_empty({"type": "integer", "minimum": 1, "maximum": 2**31 - 1})}
     date_query = lambda name, about: {"name": name, "in": "query", "description": about,  # noqa: E731
-                                      "schema": _or_empty({"type": "string", "format": "date"})}
+                                      "schema": or_empty({"type": "string", "format": "date"})}
     return {
         "/api/v1/documents": {"get": {
             "summary": "Documents visible to the caller, newest first", "security": _SECURED,
             "parameters": [*_PAGE, {"name": "kind", "in": "query",
-                                                    "schema": _or_empty({"type": "string", "enum": _DOCUMENT_KINDS})},
+                                                    "schema": or_empty({"type": "string", "enum": _DOCUMENT_KINDS})},
                            {"name": "process", "in": "query", "schema": {"type": "string"}},
                            integer_query("org", "organisation id"), integer_query("instance", "instance id"),
                            date_query("from", "issued on or after (YYYY-MM-DD)"),
                            date_query("to", "issued on or before (YYYY-MM-DD)")],
-            "responses": {"200": _resp("Documents", {"type": "object", "required": ["items", "total"], "properties": {
+            "responses": {"200": resp("Documents", {"type": "object", "required": ["items", "total"], "properties": {
                 "items": {"type": "array", "items": ref("Document")}, "total": {"type": "integer"},
                 "page": {"type": "integer"}, "per_page": {"type": "integer"}}}), **_errors(401, 422)}}},
         "/api/v1/instances/{instance_id}/documents": {"get": {
             "summary": "The documents issued by one instance's steps (404 when the instance is not visible)",
             "security": _SECURED, "parameters": [
                 {"name": "instance_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}],
-            "responses": {"200": _resp("Documents", {"type": "object", "required": ["items", "total"], "properties": {
+            "responses": {"200": resp("Documents", {"type": "object", "required": ["items", "total"], "properties": {
                 "items": {"type": "array", "items": ref("Document")}, "total": {"type": "integer"}}}),
                 **_errors(401, 404)}}},
         "/api/v1/documents/{document_id}": {"get": {
@@ -393,7 +371,7 @@ def _document_paths() -> dict[str, Any]:
         "/api/v1/documents/{document_id}/verify": {"get": {
             "summary": "Whether the platform's stored copy is present, unchanged and validly signed",
             "security": _SECURED, "parameters": [_DOCUMENT_ID],
-            "responses": {"200": _resp("Verification", ref("DocumentVerification")), **_errors(401, 404)}}},
+            "responses": {"200": resp("Verification", ref("DocumentVerification")), **_errors(401, 404)}}},
     }
 
 

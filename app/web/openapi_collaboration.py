@@ -3,10 +3,12 @@ merged by app.web.openapi. Request bodies are the ones app.web.api checks."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from app.models.collaboration import COMMENT_MAX_LENGTH
 from app.services.tasks import BULK_ACTIONS, BULK_COMMENT_MAX, BULK_MAX_TASKS
+from app.web.openapi_parts import errors, json_body, ref, resp
 
 # The request bodies, checked by app.web.api with these very schemas.
 BULK_BODY: dict[str, Any] = {
@@ -33,20 +35,7 @@ _INSTANCE_ID = {"name": "instance_id", "in": "path", "required": True,
                 "schema": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}}
 
 
-def _ref(name: str) -> dict[str, Any]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _resp(description: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _errors(*codes: int) -> dict[str, Any]:
-    return {str(c): _resp(_TEXTS[c], _ref("Error")) for c in codes}
-
-
-def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": schema}}}
+_errors = partial(errors, _TEXTS)
 
 
 def collaboration_paths() -> dict[str, Any]:
@@ -55,25 +44,25 @@ def collaboration_paths() -> dict[str, Any]:
             "summary": "Hand an open task to a colleague of the same role (and, for an organisation's task, "
                        "organisation); the caller must hold it, or it must be unclaimed and theirs to do",
             "security": _SECURED, "parameters": [_TASK_ID],
-            "requestBody": _json_body(ASSIGN_BODY),
-            "responses": {"200": _resp("The task, now assigned to the colleague", _ref("Task")),
+            "requestBody": json_body(ASSIGN_BODY),
+            "responses": {"200": resp("The task, now assigned to the colleague", ref("Task")),
                           **_errors(400, 401, 403, 404, 409, 422)}}},
         "/api/v1/tasks/bulk": {"post": {
             "summary": "Claim, or approve with one comment (steps marked bulkApprovable only), several tasks; "
                        "each in its own transaction, with a result per task",
-            "security": _SECURED, "requestBody": _json_body(BULK_BODY),
-            "responses": {"200": _resp("A result per task", _ref("BulkResults")), **_errors(400, 401, 422)}}},
+            "security": _SECURED, "requestBody": json_body(BULK_BODY),
+            "responses": {"200": resp("A result per task", ref("BulkResults")), **_errors(400, 401, 422)}}},
         "/api/v1/instances/{instance_id}/comments": {
             "get": {
                 "summary": "The instance's comments, oldest first (those on its steps included)",
                 "security": _SECURED, "parameters": [_INSTANCE_ID],
-                "responses": {"200": _resp("Comments", {"type": "object", "required": ["items", "total"], "properties": {
-                    "items": {"type": "array", "items": _ref("Comment")}, "total": {"type": "integer"}}}),
+                "responses": {"200": resp("Comments", {"type": "object", "required": ["items", "total"], "properties": {
+                    "items": {"type": "array", "items": ref("Comment")}, "total": {"type": "integer"}}}),
                     **_errors(401, 404)}},
             "post": {
                 "summary": "Comment on the instance, or on one of its steps (task_id)",
-                "security": _SECURED, "parameters": [_INSTANCE_ID], "requestBody": _json_body(COMMENT_BODY),
-                "responses": {"201": _resp("The comment", _ref("Comment")), **_errors(400, 401, 404, 422)}}},
+                "security": _SECURED, "parameters": [_INSTANCE_ID], "requestBody": json_body(COMMENT_BODY),
+                "responses": {"201": resp("The comment", ref("Comment")), **_errors(400, 401, 404, 422)}}},
     }
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
+
+from app.web.openapi_parts import errors, ref, resp
 
 _SECURED: list[dict[str, list[str]]] = [{"bearer": []}]
 _KEY = {"name": "key", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 100}}
@@ -11,41 +14,32 @@ _TEXTS = {400: "Malformed request", 401: "Missing or invalid bearer token", 403:
           413: "Request body too large", 422: "Invalid data: one entry per field"}
 
 
-def _ref(name: str) -> dict[str, Any]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _resp(description: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _errors(*codes: int) -> dict[str, Any]:
-    return {str(c): _resp(_TEXTS[c], _ref("Error")) for c in codes}
+_errors = partial(errors, _TEXTS)
 
 
 def form_paths() -> dict[str, Any]:
     return {
         "/api/v1/forms": {"get": {
             "summary": "Every form (stored, or only in forms/) with its newest version", "security": _SECURED,
-            "responses": {"200": _resp("Forms", {"type": "object", "required": ["items"], "properties": {
-                "items": {"type": "array", "items": _ref("FormSummary")}}}), **_errors(401)}}},
+            "responses": {"200": resp("Forms", {"type": "object", "required": ["items"], "properties": {
+                "items": {"type": "array", "items": ref("FormSummary")}}}), **_errors(401)}}},
         "/api/v1/forms/{key}": {
             "get": {"summary": "A form's JSON Schema: the newest version, or ?version=N", "security": _SECURED,
                     "parameters": [_KEY, {"name": "version", "in": "query",
                                           "schema": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}}],
-                    "responses": {"200": _resp("Form", _ref("Form")), **_errors(401, 404, 422)}},
+                    "responses": {"200": resp("Form", ref("Form")), **_errors(401, 404, 422)}},
             "post": {"summary": "Save a new version of a form (admins; identical content: the stored version)",
                      "security": _SECURED, "parameters": [_KEY],
-                     "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("FormInput")}}},
-                     "responses": {"201": _resp("New version", _ref("FormSaved")),
-                                   "200": _resp("Identical to a stored version", _ref("FormSaved")),
-                                   "422": _resp("The schema cannot be used as a form; nothing was stored",
-                                                _ref("FormProblems")),
+                     "requestBody": {"required": True, "content": {"application/json": {"schema": ref("FormInput")}}},
+                     "responses": {"201": resp("New version", ref("FormSaved")),
+                                   "200": resp("Identical to a stored version", ref("FormSaved")),
+                                   "422": resp("The schema cannot be used as a form; nothing was stored",
+                                                ref("FormProblems")),
                                    **_errors(400, 401, 403, 409, 413)}}},
         "/api/v1/forms/{key}/versions": {"get": {
             "summary": "The stored versions of a form, newest first", "security": _SECURED, "parameters": [_KEY],
-            "responses": {"200": _resp("Versions", {"type": "object", "required": ["key", "items"], "properties": {
-                "key": {"type": "string"}, "items": {"type": "array", "items": _ref("FormVersion")}}}),
+            "responses": {"200": resp("Versions", {"type": "object", "required": ["key", "items"], "properties": {
+                "key": {"type": "string"}, "items": {"type": "array", "items": ref("FormVersion")}}}),
                 **_errors(401, 404)}}},
     }
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from app.models import NOTIFICATION_KINDS
+from app.web.openapi_parts import errors, or_empty, ref, resp
 
 _SECURED: list[dict[str, list[str]]] = [{"bearer": []}]
 _TEXTS = {401: "Missing or invalid bearer token", 404: "Not found (or another user's notification)",
@@ -12,21 +14,7 @@ _TEXTS = {401: "Missing or invalid bearer token", 404: "Not found (or another us
 _MAX_PAGE = 10_000
 
 
-def _ref(name: str) -> dict[str, Any]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _resp(description: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _errors(*codes: int) -> dict[str, Any]:
-    return {str(c): _resp(_TEXTS[c], _ref("Error")) for c in codes}
-
-
-def _or_empty(schema: dict[str, Any]) -> dict[str, Any]:
-    """An empty query value is read as absent (what an HTML form sends for a blank filter)."""
-    return {"anyOf": [schema, {"type": "string", "maxLength": 0}]}
+_errors = partial(errors, _TEXTS)
 
 
 def notification_paths() -> dict[str, Any]:
@@ -35,21 +23,21 @@ def notification_paths() -> dict[str, Any]:
             "summary": "The caller's notifications, newest first, with the unread count", "security": _SECURED,
             "parameters": [
                 {"name": "unread", "in": "query", "description": "true: unread only",
-                 "schema": _or_empty({"type": "string", "enum": ["true", "false"]})},
+                 "schema": or_empty({"type": "string", "enum": ["true", "false"]})},
                 {"name": "page", "in": "query",
-                 "schema": _or_empty({"type": "integer", "minimum": 1, "maximum": _MAX_PAGE})},
-                {"name": "per_page", "in": "query", "schema": _or_empty({"type": "integer", "minimum": 1, "maximum": 100})},
+                 "schema": or_empty({"type": "integer", "minimum": 1, "maximum": _MAX_PAGE})},
+                {"name": "per_page", "in": "query", "schema": or_empty({"type": "integer", "minimum": 1, "maximum": 100})},
             ],
-            "responses": {"200": _resp("Notifications", {
+            "responses": {"200": resp("Notifications", {
                 "type": "object", "required": ["items", "total", "unread", "page", "per_page"], "properties": {
-                    "items": {"type": "array", "items": _ref("Notification")}, "total": {"type": "integer"},
+                    "items": {"type": "array", "items": ref("Notification")}, "total": {"type": "integer"},
                     "unread": {"type": "integer"}, "page": {"type": "integer"}, "per_page": {"type": "integer"}}}),
                 **_errors(401, 422)}}},
         "/api/v1/notifications/{notification_id}/read": {"post": {
             "summary": "Mark one of the caller's notifications read (again: unchanged)", "security": _SECURED,
             "parameters": [{"name": "notification_id", "in": "path", "required": True,
                             "schema": {"type": "integer", "minimum": 1}}],
-            "responses": {"200": _resp("Notification", _ref("Notification")), **_errors(401, 404)}}},
+            "responses": {"200": resp("Notification", ref("Notification")), **_errors(401, 404)}}},
     }
 
 
