@@ -101,11 +101,20 @@ def user_json(user: User) -> dict[str, Any]:
 
 
 def task_json(task: HumanTask) -> dict[str, Any]:
+    return _task_body(task, task.candidate_org.code if task.candidate_org else None,
+                      task.assignee.username if task.assignee else None)
+
+
+def task_row_json(row: Any) -> dict[str, Any]:
+    """:func:`task_json` of a row of ``processes.open_task_rows`` (its unit and assignee joined)."""
+    return _task_body(row, row.organisation, row.assignee)
+
+
+def _task_body(task: Any, organisation: str | None, assignee: str | None) -> dict[str, Any]:
     return {"id": task.id, "instance_id": task.instance_id, "process_key": task.process_key,
             "element": task.spec_id, "title": task.title, "title_zh": task.title.split(" / ", 1)[0],
             "title_en": task.title.split(" / ", 1)[1] if " / " in task.title else None, "role": task.role,
-            "organisation": task.candidate_org.code if task.candidate_org else None,
-            "assignee": task.assignee.username if task.assignee else None,
+            "organisation": organisation, "assignee": assignee,
             "status": task.status, "form_key": task.form_key, "articles": task.articles,
             "due_at": task.due_at.isoformat() if task.due_at else None,
             "created_at": task.created_at.isoformat()}
@@ -114,17 +123,6 @@ def task_json(task: HumanTask) -> dict[str, Any]:
 # A completion answers with the instance's latest events, not its whole history: the answer's
 # cost and size stay the same however long the instance has run (GET the instance for all).
 COMPLETION_HISTORY = 20
-
-
-def task_row_json(row: Any) -> dict[str, Any]:
-    """:func:`task_json` of a row of ``processes.open_task_rows`` (the same fields)."""
-    return {"id": row.id, "instance_id": row.instance_id, "process_key": row.process_key,
-            "element": row.spec_id, "title": row.title, "title_zh": row.title.split(" / ", 1)[0],
-            "title_en": row.title.split(" / ", 1)[1] if " / " in row.title else None, "role": row.role,
-            "organisation": row.organisation, "assignee": row.assignee,
-            "status": row.status, "form_key": row.form_key, "articles": row.articles,
-            "due_at": row.due_at.isoformat() if row.due_at else None,
-            "created_at": row.created_at.isoformat()}
 
 
 def instance_json(instance: ProcessInstance, history_limit: int | None = None) -> dict[str, Any]:
