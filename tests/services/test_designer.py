@@ -445,3 +445,22 @@ def test_a_data_authorization_mid_joint_meeting_moves_to_an_added_step_and_compl
     session.refresh(mid_meeting)
     assert (mid_meeting.status, mid_meeting.outcome, mid_meeting.definition.version) == ("completed", "approved", 2)
     assert sorted(s["unit"] for s in mid_meeting.data["joint_signoffs"]) == sorted(DA_SIGNERS.values())
+
+
+def test_migration_tells_nobody_again_about_tasks_that_stayed_open(session, running):
+    """Moving instances to a new version keeps their open tasks (same rows): their users got
+    the "new task" notice when the tasks opened and get no second one."""
+    from app.models import Notification
+
+    def notices() -> int:
+        return session.execute(select(func.count(Notification.id)).where(Notification.kind == "task_new")).scalar_one()
+
+    deploy_v2(session)
+    admin = user(session, "admin")
+    before = notices()
+    rows_before = {key: set(_open_rows(session, running[key])) for key in "AB"}
+    for key in "AB":
+        designer.migrate_one(session, admin, running[key].id, 2)
+        session.commit()
+    assert {key: set(_open_rows(session, running[key])) for key in "AB"} == rows_before
+    assert notices() == before
