@@ -334,6 +334,13 @@ def test_an_open_row_follows_a_new_role_and_loses_its_claim(session, running):
     session.refresh(row)
     assert (row.status, row.role, row.assignee_id, row.title) == ("open", "authority", None, "人员入场审核（主管部门） / Admit personnel")
     assert row.articles == ["Art. 18", "Art. 27"]
+    # the authority's users are told of the task that is now theirs, once, under its new title
+    from app.models import Notification
+
+    told = session.execute(select(Notification).where(Notification.task_id == row.id,
+                                                      Notification.kind == "task_new")).scalars().all()
+    authority = user(session, "authority")
+    assert [n.params["task"] for n in told if n.user_id == authority.id] == [row.title]
     complete(session, "authority", "admit_personnel", d, factories.review())
     assert open_elements(session, d) == {"record_service_agreement"}
 

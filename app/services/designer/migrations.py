@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 from app import engine
 from app.engine import ReadyTask
 from app.errors import ConflictError, ValidationError
-from app.models import ProcessDefinition, ProcessInstance, User
-from app.services import actions, audit, definitions, form_versions, processes
+from app.models import HumanTask, ProcessDefinition, ProcessInstance, User
+from app.services import actions, audit, definitions, form_versions, notifications, processes
 from app.services.clock import clock
 from app.services.designer.access import require_admin
 from app.services.designer.versions import get_definition
@@ -175,6 +175,7 @@ def _refresh_open_rows(session: Session, instance: ProcessInstance, ready: list[
     the step's due period changed, the due date."""
     by_id = {task.id: task for task in ready}
     old_tasks, new_tasks = source.meta.get("tasks", {}), target.meta.get("tasks", {})
+    handed_over: list[HumanTask] = []
     for row in processes.open_tasks(session, instance):
         task = by_id.get(row.id)
         if task is None:
@@ -182,6 +183,7 @@ def _refresh_open_rows(session: Session, instance: ProcessInstance, ready: list[
         role, org_id = task.role or "admin", processes.candidate_org(session, instance, task)
         if (role, org_id) != (row.role, row.candidate_org_id):
             row.role, row.candidate_org_id, row.assignee_id = role, org_id, None
+            handed_over.append(row)
         if row.form_key != task.form_key:  # another form: its newest version; the same form: kept
             row.form_key = task.form_key
             row.form_version = form_versions.newest_version(session, task.form_key) if task.form_key else None
@@ -189,3 +191,5 @@ def _refresh_open_rows(session: Session, instance: ProcessInstance, ready: list[
         old_due = old_tasks.get(task.spec_id, {}).get("due")
         if old_due != new_tasks.get(task.spec_id, {}).get("due"):
             row.due_at = row.created_at + parse_duration(task.due) if task.due else None
+    # A task now for another role or unit is new to its new users: they are told, as when a task opens.
+    notifications.tasks_created(session, instance, handed_over)
