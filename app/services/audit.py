@@ -167,8 +167,9 @@ class VerifyReport:
 
 
 def verify(session: Session, batch: int = 1000) -> VerifyReport:
-    """Walk the chain in order; report the first row whose hash or link does not hold."""
-    write_pending(session)
+    """Walk the chain in order; report the first row whose hash or link does not hold (the
+    transaction's own recorded events are written before the first read, as for any query of
+    the log)."""
     prev = GENESIS
     checked = 0
     last_seq = 0

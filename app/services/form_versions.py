@@ -26,6 +26,7 @@ from app.services import audit, forms
 from app.services.clock import clock
 
 _VALIDATORS: dict[str, Draft202012Validator] = {}
+_MAX_CACHED = 512
 # Stored versions read so far, per database engine (a test's or a bench's fresh database has
 # its own engine, so versions of another database are never mistaken for its own).
 _STORED: WeakKeyDictionary[Any, dict[tuple[str, int], Form]] = WeakKeyDictionary()
@@ -36,7 +37,6 @@ _NEW = "form_versions.new"  # session.info key: the versions the open transactio
 def _forget_new(session: Session, transaction: Any) -> None:
     if transaction.parent is None:
         session.info.pop(_NEW, None)
-_MAX_CACHED = 512
 
 
 @dataclass(frozen=True)
