@@ -157,13 +157,25 @@ def write_pending(session: Session) -> None:
 
 @dataclass(frozen=True)
 class VerifyReport:
+    """What :func:`verify` found: how many rows hold, and the first that does not (its seq,
+    what is wrong as one of PROBLEMS, and that in words)."""
+
     checked: int
     broken_seq: int | None
     reason: str | None
+    problem: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.broken_seq is None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "checked": self.checked, "broken_seq": self.broken_seq, "problem": self.problem,
+                "reason": self.reason}
+
+
+# What can be wrong with the first row that does not hold.
+PROBLEMS = ("missing", "link", "content", "truncated")
 
 
 def verify(session: Session, batch: int = 1000) -> VerifyReport:
@@ -182,18 +194,27 @@ def verify(session: Session, batch: int = 1000) -> VerifyReport:
             break
         for row in rows:
             if row.seq != last_seq + 1:
-                return VerifyReport(checked, last_seq + 1, f"row {last_seq + 1} is missing")
+                return VerifyReport(checked, last_seq + 1, f"row {last_seq + 1} is missing", "missing")
             if row.prev_hash != prev:
-                return VerifyReport(checked, row.seq, "link to the previous row does not match")
+                return VerifyReport(checked, row.seq, "link to the previous row does not match", "link")
             if chain_hash(prev, row) != row.hash:
-                return VerifyReport(checked, row.seq, "content does not match its hash")
+                return VerifyReport(checked, row.seq, "content does not match its hash", "content")
             prev = row.hash
             last_seq = row.seq
             checked += 1
     head = session.get(AuditHead, 1, populate_existing=True)
     if head is not None and (head.seq != last_seq or head.last_hash != prev):
-        return VerifyReport(checked, last_seq + 1, "rows after this one were removed")
+        return VerifyReport(checked, last_seq + 1, "rows after this one were removed", "truncated")
     return VerifyReport(checked, None, None)
+
+
+def verify_for(session: Session, user: User) -> VerifyReport:
+    """:func:`verify` on behalf of a reader of the log, who is recorded as having checked it
+    (with what was found). Raises ForbiddenError (see :func:`require_reader`)."""
+    require_reader(user)
+    report = verify(session)
+    record(session, "audit.verified", actor=user, payload=report.as_dict())
+    return report
 
 
 # --- reading the log ---------------------------------------------------------------------------

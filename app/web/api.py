@@ -14,7 +14,7 @@ from app.errors import AuthenticationError, FieldError, ValidationError
 from app.extensions import csrf, db
 from app.models import Comment, HumanTask, ProcessInstance, User
 from app.models.workflow import INSTANCE_STATUSES
-from app.services import accounts, catalog, comments, form_versions, grants, processes, tasks
+from app.services import accounts, audit, catalog, comments, form_versions, grants, processes, tasks
 from app.services.clock import clock
 from app.web import MAX_ID
 from app.web.inbox import run_bulk
@@ -49,6 +49,16 @@ def _body(schema: dict[str, Any]) -> dict[str, Any]:
     if errors:
         raise ValidationError("the request body is not valid", errors)
     return data
+
+
+_NO_FIELDS: dict[str, Any] = {"type": "object", "additionalProperties": False, "properties": {}}
+
+
+def _no_body() -> None:
+    """An action without parameters takes no body or an empty JSON object; anything else sent
+    is refused (400/422), not ignored."""
+    if request.content_length or request.is_json:
+        _body(_NO_FIELDS)
 
 
 def _offender(err: Any) -> str:
@@ -380,3 +390,13 @@ def grant_list() -> Any:
 @token_required
 def grant_detail(grant_id: int) -> Any:
     return jsonify(grant_json(grants.get(db.session, me_user(), grant_id)))
+
+
+@bp.post("/audit/verify")
+@token_required
+def audit_verify() -> Any:
+    """Check the whole audit chain now (the authority and administrators)."""
+    _no_body()
+    report = audit.verify_for(db.session, me_user())
+    db.session.commit()
+    return jsonify(report.as_dict())

@@ -9,7 +9,17 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Response, render_template, request, stream_with_context
+from flask import (
+    Blueprint,
+    Response,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+from flask_babel import gettext as _
 from flask_login import login_required
 from sqlalchemy.orm import Session
 
@@ -54,6 +64,28 @@ def index() -> Any:
     params = {k: v for k, v in request.args.items() if k != "page"}  # the filters, for links
     return render_template("audit.html", result=result, args=request.args, params=params, actions=actions,
                            orgs=orgs, payload_text=_payload_text)
+
+
+@bp.post("/audit/verify")
+@login_required
+def verify() -> Any:
+    """Check the whole chain now; the answer comes back to the log's page as a message."""
+    report = audit.verify_for(db.session, current())
+    db.session.commit()
+    if report.ok:
+        flash(_("The audit chain is intact: all %(count)s entries were checked.", count=report.checked), "success")
+    else:
+        flash(_("The audit chain is broken at entry %(seq)s: %(problem)s. The %(count)s entries before it hold. "
+                "Keep the database as it is and tell the security officer.", seq=report.broken_seq,
+                problem=_problem_text(report.problem), count=report.checked), "error")
+    return redirect(url_for("audit_pages.index"))
+
+
+def _problem_text(problem: str | None) -> str:
+    texts = {"missing": _("the entry is missing"), "link": _("its link to the entry before it does not match"),
+             "content": _("its content does not match its hash"),
+             "truncated": _("the entries after it were removed")}
+    return texts.get(problem or "", problem or "")
 
 
 @bp.get("/audit.csv")

@@ -133,6 +133,14 @@ def document() -> dict[str, Any]:
                 "parameters": [{"name": "grant_id", "in": "path", "required": True,
                                 "schema": {"type": "integer", "minimum": 1}}],
                 "responses": {"200": resp("Grant", ref("Grant")), **_errors(401, 404)}}},
+            "/api/v1/audit/verify": {"post": {
+                "summary": "Check the whole audit chain now and name the first entry that does not hold "
+                           "(the authority and administrators; the check is itself recorded)",
+                "security": _SECURED,
+                "requestBody": {"required": False, "content": {"application/json": {"schema": {
+                    "type": "object", "additionalProperties": False, "properties": {}}}}},
+                "responses": {"200": resp("What the check found", ref("AuditVerification")),
+                              **_errors(400, 401, 403, 422)}}},
             **_designer_paths(),
             **form_paths(),
             **_document_paths(),
@@ -191,6 +199,16 @@ def _schemas() -> dict[str, Any]:
             "issued_at": {"type": "string", "format": "date-time"}, "expires_at": {"type": "string", "format": "date-time"},
             "suspended_at": {"type": ["string", "null"]}, "revoked_at": {"type": ["string", "null"]},
             "status": {"type": "string", "enum": ["active", "expired", "revoked", "suspended"]}}},
+        "AuditVerification": {"type": "object", "required": ["ok", "checked", "broken_seq", "problem", "reason"],
+                              "properties": {
+            "ok": {"type": "boolean", "description": "every entry holds"},
+            "checked": {"type": "integer", "description": "entries that hold, from the first on"},
+            "broken_seq": {"type": ["integer", "null"], "description": "the first entry that does not hold"},
+            "problem": {"type": ["string", "null"], "enum": ["missing", "link", "content", "truncated", None],
+                        "description": "missing: the entry is gone; link: its link to the entry before it does not "
+                                       "match; content: its content does not match its hash; truncated: the entries "
+                                       "after it were removed"},
+            "reason": {"type": ["string", "null"], "description": "the problem in words (English)"}}},
         "CatalogItem": {"type": "object", "required": ["id", "code", "name", "classification"], "properties": {
             "id": {"type": "integer"}, "code": {"type": "string"}, "name": {"type": "string"},
             "name_en": {"type": "string"}, "grade": {"type": "string"},

@@ -146,6 +146,8 @@ ACCESS: dict[tuple[str, str], Access] = {
     # the audit log: the public data authority and the platform administrators
     ("audit_pages.index", "GET"): A(frozenset({"authority", "admin"})),
     ("audit_pages.export", "GET"): A(frozenset({"authority", "admin"})),
+    ("audit_pages.verify", "POST"): A(frozenset({"authority", "admin"})),
+    ("api.audit_verify", "POST"): A(frozenset({"authority", "admin"})),
     # notifications: each user's own (partner_a has one about its returned request)
     ("notifications.index", "GET"): A(SIGNED_IN),
     ("notifications.preferences", "GET"): A(SIGNED_IN),

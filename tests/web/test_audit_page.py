@@ -11,13 +11,14 @@ import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from app.extensions import db
 from app.models import AuditEvent
 from app.services import audit, processes
 from app.services.clock import LOCAL_TZ, clock
 from tests import factories
+from tests.conftest import csrf_token
 from tests.helpers import org, user
 
 
@@ -131,3 +132,91 @@ def test_csv_neutralises_formulas_and_pages_escape_markup(login_as, app):
         db.session.commit()
     [row] = _csv(c.get("/audit.csv?action=test.formula"))
     assert row["task_id"] == "'" + formula[:36]
+
+
+def _drop_guards(session) -> None:
+    """What an attacker with write access to the database would do first."""
+    if session.bind.dialect.name == "postgresql":
+        session.execute(text("DROP TRIGGER audit_event_append_only ON audit_event"))
+    else:
+        session.execute(text("DROP TRIGGER audit_event_no_update"))
+        session.execute(text("DROP TRIGGER audit_event_no_delete"))
+
+
+def _flash(page: str) -> str:
+    match = re.search(r'<div class="flash (\w+)" role="status">([^<]*)</div>', page)
+    assert match, "no message on the page"
+    return f"{match.group(1)}: {html.unescape(match.group(2))}"
+
+
+def _verifications(app) -> list[tuple[str, dict]]:
+    with app.app_context():
+        return [(e.actor, e.payload) for e in db.session.execute(
+            select(AuditEvent).where(AuditEvent.action == "audit.verified").order_by(AuditEvent.seq)).scalars()]
+
+
+def test_a_reader_verifies_the_chain_from_the_page_and_the_check_is_recorded(login_as, started, app):
+    with app.app_context():
+        length = db.session.execute(select(func.max(AuditEvent.seq))).scalar_one()
+    c = login_as("authority")
+    page = c.get("/audit").get_data(as_text=True)
+    assert 'action="/audit/verify"' in page and "验证审计链" in page
+    r = c.post("/audit/verify", data={"csrf_token": csrf_token(c, "/audit")})
+    assert r.status_code == 302 and r.headers["Location"].endswith("/audit")
+    # every entry up to the page's own sign-in holds
+    checked = int(re.search(r"共 (\d+) 条", _flash(c.get("/audit").get_data(as_text=True))).group(1))
+    assert checked > length
+    [(actor, payload)] = _verifications(app)
+    assert actor == "authority" and payload == {"ok": True, "checked": checked, "broken_seq": None,
+                                                "problem": None, "reason": None}
+
+
+def test_a_tampered_entry_is_named_on_the_page_in_either_language(login_as, started, app):
+    with app.app_context():
+        _drop_guards(db.session)
+        db.session.execute(text("UPDATE audit_event SET actor = 'mallory' WHERE seq = 3"))
+        db.session.commit()
+    c = login_as("admin")
+    c.post("/audit/verify", data={"csrf_token": csrf_token(c, "/audit")})
+    assert _flash(c.get("/audit").get_data(as_text=True)) == (
+        "error: 审计链在第 3 条记录处断开：该记录的内容与其哈希值不符。其前 2 条记录完好。请保持数据库现状并告知安全负责人。")
+    c.post("/locale", data={"locale": "en", "next": "/audit", "csrf_token": csrf_token(c, "/audit")})
+    c.post("/audit/verify", data={"csrf_token": csrf_token(c, "/audit")})
+    assert _flash(c.get("/audit").get_data(as_text=True)) == (
+        "error: The audit chain is broken at entry 3: its content does not match its hash. The 2 entries before it "
+        "hold. Keep the database as it is and tell the security officer.")
+    assert [payload["broken_seq"] for _, payload in _verifications(app)] == [3, 3]
+
+
+def test_only_readers_may_verify_and_a_refusal_records_no_check(login_as, client, api, app):
+    for username in ("operator", "partner_a", "doc_officer"):
+        c = login_as(username)
+        r = c.post("/audit/verify", data={"csrf_token": csrf_token(c, "/inbox")})
+        assert r.status_code == 403, username
+        r = client.post("/api/v1/audit/verify", headers=api(username))
+        assert r.status_code == 403 and r.json["error"] == "forbidden", username
+    assert client.post("/api/v1/audit/verify").status_code == 401
+    assert _verifications(app) == []
+
+
+def test_the_api_reports_what_the_check_found(client, api, started, app):
+    headers = api("admin")
+    r = client.post("/api/v1/audit/verify", headers=headers)
+    assert r.status_code == 200 and r.json["ok"] is True and r.json["broken_seq"] is None
+    assert r.json["checked"] >= 3
+    with app.app_context():
+        _drop_guards(db.session)
+        db.session.execute(text("DELETE FROM audit_event WHERE seq = 2"))
+        db.session.commit()
+    r = client.post("/api/v1/audit/verify", headers=headers)
+    assert r.status_code == 200 and r.json == {"ok": False, "checked": 1, "broken_seq": 2, "problem": "missing",
+                                               "reason": "row 2 is missing"}
+
+
+def test_the_api_check_takes_no_parameters_and_refuses_a_body_that_has_some(client, api):
+    headers = api("authority")
+    assert client.post("/api/v1/audit/verify", json={}, headers=headers).status_code == 200
+    r = client.post("/api/v1/audit/verify", json={"from_seq": 5}, headers=headers)
+    assert r.status_code == 422 and r.json["errors"][0]["field"] == "from_seq"
+    r = client.post("/api/v1/audit/verify", data="{not json", content_type="application/json", headers=headers)
+    assert r.status_code == 422 and r.json["errors"][0]["message"] == "malformed or missing JSON object"

@@ -39,8 +39,10 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 # values on each operation, few enough to keep the whole run near 20 s on one core.
 MAX_EXAMPLES = int(os.environ.get("GRANTFLOW_FUZZ_EXAMPLES", "12"))
 # Who calls each operation (by path prefix, first match): the process administrator for the
-# designer, the authority for the catalogue it edits, the operator (who has tasks) elsewhere.
+# designer, the authority for the catalogue it edits and the audit log it reads, the operator
+# (who has tasks) elsewhere.
 CALLERS = (("/api/v1/definitions", "admin"), ("/api/v1/designer", "admin"), ("/api/v1/catalog", "authority"),
+           ("/api/v1/audit", "authority"),
            ("/api/v1/", "operator"))
 CONFIG = schemathesis.Config.from_dict({"generation": {
     # Unknown query parameters are ignored, as HTTP APIs commonly do; unknown body fields are
