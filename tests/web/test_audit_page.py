@@ -1,6 +1,7 @@
 """The audit page (/audit) and its CSV export (/audit.csv): for the authority and
 administrators only; filters by action, user, organisation, case and dates; pages of 50;
-UTF-8 with a byte-order mark, formulas neutralised, and each export itself audited."""
+UTF-8 with a byte-order mark, formulas neutralised, and each export itself audited; the chain
+checked on the spot from the page and the API, naming the first entry that does not hold."""
 
 from __future__ import annotations
 
