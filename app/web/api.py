@@ -37,15 +37,12 @@ def _validator(schema: dict[str, Any]) -> Draft202012Validator:
     return found
 
 
-def _body(schema: dict[str, Any]) -> dict[str, Any]:
+def json_object(schema: dict[str, Any]) -> dict[str, Any]:
     """The request's JSON object, checked against a small schema (unknown fields refused)."""
     data = request.get_json(silent=True, force=True)
     if not isinstance(data, dict):
         raise ValidationError("the request body must be a JSON object", [FieldError("", "malformed or missing JSON object")])
-    errors = [
-        FieldError(".".join(map(str, e.absolute_path)) or _offender(e), e.message)
-        for e in _validator(schema).iter_errors(data)
-    ]
+    errors = [FieldError(_field(e), e.message) for e in _validator(schema).iter_errors(data)]
     if errors:
         raise ValidationError("the request body is not valid", errors)
     return data
@@ -54,15 +51,20 @@ def _body(schema: dict[str, Any]) -> dict[str, Any]:
 _NO_FIELDS: dict[str, Any] = {"type": "object", "additionalProperties": False, "properties": {}}
 
 
-def _no_body() -> None:
+def no_body() -> None:
     """An action without parameters takes no body or an empty JSON object; anything else sent
     is refused (400/422), not ignored."""
     if request.content_length or request.is_json:
-        _body(_NO_FIELDS)
+        json_object(_NO_FIELDS)
 
 
-def _offender(err: Any) -> str:
-    return err.message.split("'")[1] if "'" in err.message else ""
+def _field(err: Any) -> str:
+    """The dotted path of the offending field; for a field that is missing or not allowed, the
+    field's own (``task_new.sms``), not its parent's."""
+    path = ".".join(map(str, err.absolute_path))
+    if err.validator in ("required", "additionalProperties") and "'" in err.message:
+        return ".".join(filter(None, (path, err.message.split("'")[1])))
+    return path
 
 
 def _int_arg(name: str, default: int, maximum: int | None = MAX_PAGE) -> int:
@@ -169,7 +171,7 @@ def openapi() -> Any:
 
 @bp.post("/auth/token")
 def token() -> Any:
-    body = _body({"type": "object", "additionalProperties": False, "required": ["username", "password"],
+    body = json_object({"type": "object", "additionalProperties": False, "required": ["username", "password"],
                   "properties": {"username": {"type": "string", "maxLength": 64},
                                  "password": {"type": "string", "maxLength": 256}}})
     settings = current_app.config["GRANTFLOW"]
@@ -215,7 +217,7 @@ def process_list() -> Any:
 @bp.post("/processes/<key>/instances")
 @token_required
 def start_instance(key: str) -> Any:
-    body = _body({"type": "object", "additionalProperties": False,
+    body = json_object({"type": "object", "additionalProperties": False,
                   "properties": {"data": {"type": "object"}}})
     instance = processes.start(db.session, me_user(), key, body.get("data", {}))
     answer = instance_json(instance)  # read in the starting transaction, then committed
@@ -288,7 +290,7 @@ def task_unclaim(task_id: str) -> Any:
 @bp.post("/tasks/<task_id>/complete")
 @token_required
 def task_complete(task_id: str) -> Any:
-    body = _body({"type": "object", "additionalProperties": False, "required": ["data"],
+    body = json_object({"type": "object", "additionalProperties": False, "required": ["data"],
                   "properties": {"data": {"type": "object"}}})
     task = tasks.complete(db.session, me_user(), task_id, body["data"])
     # The answer is read inside the completing transaction (what it commits, without a second
@@ -302,7 +304,7 @@ def task_complete(task_id: str) -> Any:
 @token_required
 def task_assign(task_id: str) -> Any:
     """Hand the task to a colleague of the same role (and organisation)."""
-    body = _body(ASSIGN_BODY)
+    body = json_object(ASSIGN_BODY)
     task = tasks.reassign(db.session, me_user(), task_id, body["username"])
     db.session.commit()
     return jsonify(task_json(task))
@@ -312,7 +314,7 @@ def task_assign(task_id: str) -> Any:
 @token_required
 def task_bulk() -> Any:
     """Claim, or approve with one comment, several tasks: each in its own transaction."""
-    body = _body(BULK_BODY)
+    body = json_object(BULK_BODY)
     outcomes = run_bulk(me_user(), tasks.bulk_request(body["action"], body["task_ids"], body.get("comment", "")))
     return jsonify({"action": body["action"], "done": sum(o.done for o in outcomes), "items": [
         {"task_id": o.task_id, "status": "done" if o.done else "refused", "title": o.title, "error": o.error,
@@ -334,7 +336,7 @@ def instance_comments(instance_id: int) -> Any:
     if request.method == "GET":
         items = [comment_json(c) for c in comments.for_instance(db.session, me_user(), instance_id)]
         return jsonify({"items": items, "total": len(items)})
-    body = _body(COMMENT_BODY)
+    body = json_object(COMMENT_BODY)
     comment = comments.add(db.session, me_user(), instance_id, body["body"], task_id=body.get("task_id"))
     db.session.commit()
     return jsonify(comment_json(comment)), 201
@@ -396,7 +398,7 @@ def grant_detail(grant_id: int) -> Any:
 @token_required
 def audit_verify() -> Any:
     """Check the whole audit chain now (the authority and administrators)."""
-    _no_body()
+    no_body()
     report = audit.verify_for(db.session, me_user())
     db.session.commit()
     return jsonify(report.as_dict())

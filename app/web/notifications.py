@@ -15,7 +15,7 @@ from app.errors import FieldError, ValidationError
 from app.extensions import csrf, db
 from app.models import Notification
 from app.services import notifications
-from app.web.api import me_user, token_required
+from app.web.api import json_object, me_user, no_body, token_required
 from app.web.auth import current
 
 bp = Blueprint("notifications", __name__)
@@ -130,3 +130,46 @@ def api_read(notification_id: int) -> Any:
     note = notifications.mark_read(db.session, me_user(), notification_id)
     db.session.commit()
     return jsonify(notification_json(note))
+
+
+@api_bp.post("/notifications/read-all")
+@token_required
+def api_read_all() -> Any:
+    no_body()
+    count = notifications.mark_all_read(db.session, me_user())
+    db.session.commit()
+    return jsonify({"marked": count, "unread": 0})
+
+
+# A choice per kind: either channel may be left out (it keeps its value).
+PREFERENCES_BODY: dict[str, Any] = {
+    "type": "object", "additionalProperties": False, "minProperties": 1,
+    "properties": {kind: {"type": "object", "additionalProperties": False, "minProperties": 1,
+                          "properties": {"in_app": {"type": "boolean"}, "email": {"type": "boolean"}}}
+                   for kind in notifications.KINDS}}
+
+
+def preferences_json(prefs: dict[str, notifications.Preference], has_email: bool) -> dict[str, Any]:
+    return {"preferences": {kind: {"in_app": p.in_app, "email": p.email} for kind, p in prefs.items()},
+            "has_email": has_email}
+
+
+@api_bp.get("/notifications/preferences")
+@token_required
+def api_preferences() -> Any:
+    user = me_user()
+    return jsonify(preferences_json(notifications.preferences(db.session, user), bool(user.email)))
+
+
+@api_bp.patch("/notifications/preferences")
+@token_required
+def api_set_preferences() -> Any:
+    user = me_user()
+    body = json_object(PREFERENCES_BODY)
+    current_prefs = notifications.preferences(db.session, user)
+    choices = {kind: notifications.Preference(in_app=choice.get("in_app", current_prefs[kind].in_app),
+                                              email=choice.get("email", current_prefs[kind].email))
+               for kind, choice in body.items()}
+    notifications.set_preferences(db.session, user, choices)
+    db.session.commit()
+    return jsonify(preferences_json(notifications.preferences(db.session, user), bool(user.email)))

@@ -155,6 +155,9 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("notifications.read_all", "POST"): A(SIGNED_IN, body={}),
     ("notifications.read", "POST"): A(frozenset({"partner_a"}), {"notification_id": "notification_a"}, body={}),
     ("notifications_api.api_list", "GET"): A(SIGNED_IN),
+    ("notifications_api.api_read_all", "POST"): A(SIGNED_IN),
+    ("notifications_api.api_preferences", "GET"): A(SIGNED_IN),
+    ("notifications_api.api_set_preferences", "PATCH"): A(SIGNED_IN, body={"task_new": {"in_app": True}}),
     ("notifications_api.api_read", "POST"): A(frozenset({"partner_a"}), {"notification_id": "notification_a"}),
     # forms: read by anyone signed in (clients render them), changed by process administrators
     ("forms_api.form_list", "GET"): A(SIGNED_IN),

@@ -128,3 +128,57 @@ def test_preferences_page_stores_each_choice(app, login_as):
     assert prefs["task_overdue"] == notifications.Preference(in_app=False, email=True)
     assert prefs["request_decided"] == notifications.Preference(in_app=False, email=False)
     assert c.post("/notifications/preferences", data={"task_new.in_app": "1"}).status_code == 400  # no CSRF token
+
+
+def test_the_api_marks_all_of_the_callers_notifications_read(app, client, api):
+    note = new_request(app)
+    assert client.post("/api/v1/notifications/read-all").status_code == 401
+    r = client.post("/api/v1/notifications/read-all", headers=api("partner_b"))
+    assert r.status_code == 200 and r.json == {"marked": 0, "unread": 0}
+    assert read_at(app, note.id) is None  # someone else's stays unread
+    headers = api("operator")
+    r = client.post("/api/v1/notifications/read-all", headers=headers, json={"everything": True})
+    assert r.status_code == 422 and read_at(app, note.id) is None
+    r = client.post("/api/v1/notifications/read-all", headers=headers)
+    assert r.status_code == 200 and r.json == {"marked": 1, "unread": 0}
+    assert read_at(app, note.id) is not None
+    assert client.get("/api/v1/notifications", headers=headers).json["unread"] == 0
+
+
+def test_the_api_reads_and_changes_the_callers_preferences(app, client, api):
+    headers = api("operator")
+    r = client.get("/api/v1/notifications/preferences", headers=headers)
+    assert r.status_code == 200 and r.json["has_email"] is True
+    assert r.json["preferences"] == {kind: {"in_app": True, "email": True} for kind in notifications.KINDS}
+    r = client.patch("/api/v1/notifications/preferences", headers=headers,
+                     json={"task_new": {"in_app": False}, "task_overdue": {"email": False}})
+    assert r.status_code == 200
+    assert r.json["preferences"]["task_new"] == {"in_app": False, "email": True}  # e-mail kept
+    assert r.json["preferences"]["task_overdue"] == {"in_app": True, "email": False}
+    assert r.json["preferences"]["request_decided"] == {"in_app": True, "email": True}
+    assert client.get("/api/v1/notifications/preferences", headers=headers).json == r.json
+    # the choice is honoured: a new task reaches the operator by e-mail only
+    with app.app_context():
+        processes.start(db.session, user(db.session, "partner_a"), "data_authorization", dict(REQUEST))
+        db.session.commit()
+    assert client.get("/api/v1/notifications", headers=headers).json["total"] == 0
+    # another user's choices are their own
+    other = client.get("/api/v1/notifications/preferences", headers=api("partner_b")).json
+    assert other["preferences"]["task_new"] == {"in_app": True, "email": True}
+
+
+def test_bad_preference_changes_are_refused_and_change_nothing(app, client, api):
+    headers = api("operator")
+    before = client.get("/api/v1/notifications/preferences", headers=headers).json
+    for body, field in (({"no_such_kind": {"email": False}}, "no_such_kind"),
+                        ({"task_new": {"email": "no"}}, "task_new.email"),
+                        ({"task_new": {"sms": True}}, "task_new.sms"),
+                        ({"task_new": {}}, "task_new"),
+                        ({}, "")):
+        r = client.patch("/api/v1/notifications/preferences", headers=headers, json=body)
+        assert r.status_code == 422 and r.json["errors"][0]["field"] == field, (body, r.json)
+    r = client.patch("/api/v1/notifications/preferences", headers=headers, data="{not json",
+                     content_type="application/json")
+    assert r.status_code == 422
+    assert client.patch("/api/v1/notifications/preferences", json={"task_new": {"email": False}}).status_code == 401
+    assert client.get("/api/v1/notifications/preferences", headers=headers).json == before
