@@ -13,13 +13,13 @@ install:
 install-test:
 	@scripts/setup.sh --test
 
-## run: install, migrate the SQLite database, deploy workflows, seed demo data, create the demo signing
-##      certificate when none is configured, serve with the scheduler
+## run: install, migrate the SQLite database, deploy workflows, create the demo signing certificate when
+##      none is configured, seed demo data and demo cases (once), serve with the scheduler
 run: install
 	@GRANTFLOW_DEMO=1 $(FLASK) db upgrade
 	@GRANTFLOW_DEMO=1 $(FLASK) deploy-workflows
-	@GRANTFLOW_DEMO=1 $(FLASK) seed-demo
 	@GRANTFLOW_DEMO=1 $(FLASK) documents init-signing
+	@GRANTFLOW_DEMO=1 $(FLASK) seed-demo --cases
 	@GRANTFLOW_DEMO=1 GRANTFLOW_SCHEDULER=1 $(FLASK) serve
 
 ## run-pg: the same on PostgreSQL (GRANTFLOW_DATABASE_URL, default postgres@127.0.0.1:5432/grantflow),

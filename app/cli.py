@@ -16,7 +16,7 @@ from werkzeug.serving import run_simple
 from app.cli_users import users_cli
 from app.errors import DefinitionError
 from app.extensions import db
-from app.services import audit, definitions, demo
+from app.services import audit, definitions, demo, demo_cases
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,8 +79,11 @@ def deploy_workflows() -> None:
 
 
 @click.command("seed-demo")
+@click.option("--cases", is_flag=True,
+              help="Also start and advance the demo cases (once, into a database without cases; "
+                   "the workflows must be deployed).")
 @with_appcontext
-def seed_demo() -> None:
+def seed_demo(cases: bool) -> None:
     """Create the demo organisations, users, catalogue and agreements (idempotent)."""
     if not current_app.config["GRANTFLOW"].demo:
         click.echo("demo mode is off (GRANTFLOW_DEMO=1 turns it on); nothing seeded")
@@ -88,6 +91,9 @@ def seed_demo() -> None:
     created = demo.seed(db.session)
     db.session.commit()
     click.echo("demo data: " + ", ".join(f"{k} +{v}" for k, v in created.items()))
+    if cases:
+        started = demo_cases.seed_cases(db.session)
+        click.echo(f"demo cases: +{started}" if started else "demo cases: the database has cases already; none added")
 
 
 @click.command("serve")

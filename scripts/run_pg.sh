@@ -16,8 +16,8 @@ FLASK=(.venv/bin/flask --app app)
 .venv/bin/python scripts/pg_create_db.py "$GRANTFLOW_DATABASE_URL"
 "${FLASK[@]}" db upgrade          # also generates instance/secret_key once, before any worker starts
 "${FLASK[@]}" deploy-workflows
-if [ "$GRANTFLOW_DEMO" = 1 ]; then "${FLASK[@]}" seed-demo; fi
 "${FLASK[@]}" documents init-signing
+if [ "$GRANTFLOW_DEMO" = 1 ]; then "${FLASK[@]}" seed-demo --cases; fi
 
 GRANTFLOW_SCHEDULER=0 .venv/bin/gunicorn --workers "$WORKERS" --bind "$HOST:$PORT" --access-logfile - \
   --timeout 60 "app:create_app()" &

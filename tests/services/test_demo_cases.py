@@ -1,0 +1,61 @@
+"""`flask seed-demo --cases` (what `make run` does): the demo opens with work in the inboxes, a
+decided request with its signed documents and grant, and a request part-way through the joint
+meeting; seeded once, through the service layer, with an intact audit chain."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from app.models import Document, Grant, HumanTask, ProcessInstance
+from app.services import audit, documents, tasks
+from tests.helpers import org, user
+
+
+def _instances(session):
+    return session.execute(select(ProcessInstance).order_by(ProcessInstance.id)).scalars().all()
+
+
+def _inbox(session, username: str) -> list[str]:
+    return sorted(t.spec_id for t in tasks.inbox(session, user(session, username)).items)
+
+
+def test_the_demo_cases_fill_the_inboxes_and_the_documents(runner, session):
+    assert not _instances(session)
+    result = runner.invoke(args=["seed-demo", "--cases"])
+    assert result.exit_code == 0 and "demo cases: +4" in result.output, result.output
+    session.rollback()  # see what the command committed
+    decided, at_meeting, open_data, onboarding = _instances(session)
+
+    assert (decided.process_key, decided.status, decided.outcome) == ("data_authorization", "completed", "approved")
+    kinds = sorted(d.kind for d in session.execute(
+        select(Document).where(Document.instance_id == decided.id)).scalars())
+    assert kinds == ["compliance_report", "evaluation_opinion", "service_agreement"]
+    for document in session.execute(select(Document).where(Document.instance_id == decided.id)).scalars():
+        assert documents.verify_document(session, document).genuine, document.number
+    [grant] = session.execute(select(Grant).where(Grant.instance_id == decided.id)).scalars().all()
+    assert grant.org_id == org(session, "partner_a").id
+
+    assert (at_meeting.status, at_meeting.org_id) == ("running", org(session, "partner_b").id)
+    signed = session.execute(select(func.count()).select_from(HumanTask).where(
+        HumanTask.instance_id == at_meeting.id, HumanTask.spec_id == "joint_signoff",
+        HumanTask.status == "completed")).scalar_one()
+    assert signed == 3
+    assert _inbox(session, "authority") == []  # it has signed
+    assert _inbox(session, "public_security") == ["joint_signoff"]  # it has not yet
+    assert _inbox(session, "operator") == ["admit_personnel", "operator_review", "review_qualifications"]
+    assert (open_data.org_id, onboarding.process_key) == (org(session, "partner_a").id, "partner_onboarding")
+    assert audit.verify(session).ok
+
+
+def test_the_demo_cases_are_seeded_once(runner, session):
+    assert "demo cases: +4" in runner.invoke(args=["seed-demo", "--cases"]).output
+    again = runner.invoke(args=["seed-demo", "--cases"])
+    assert again.exit_code == 0 and "the database has cases already; none added" in again.output
+    session.rollback()
+    assert len(_instances(session)) == 4
+
+
+def test_without_the_flag_no_case_is_started(runner, session):
+    result = runner.invoke(args=["seed-demo"])
+    assert result.exit_code == 0 and "demo cases" not in result.output
+    assert not _instances(session)
