@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from flask_babel import gettext as _
@@ -37,6 +38,14 @@ def list_items(session: Session, *, classification: str | None = None) -> list[C
     if classification:
         query = query.where(CatalogItem.classification == classification)
     return list(session.execute(query).scalars())
+
+
+def items_by_code(session: Session, codes: Iterable[str]) -> dict[str, CatalogItem]:
+    """The catalogue items with these codes (codes no item has are left out)."""
+    wanted = {str(code) for code in codes}
+    if not wanted:
+        return {}
+    return {i.code: i for i in session.execute(select(CatalogItem).where(CatalogItem.code.in_(wanted))).scalars()}
 
 
 def can_edit(user: User, source_org_id: int) -> bool:

@@ -81,6 +81,14 @@ def catalog_items() -> list[Any]:
     return catalog.list_items(db.session)
 
 
+def catalog_by_code(codes: Any) -> dict[str, Any]:
+    """The catalogue items a request names, to show each code with its name."""
+    from app.extensions import db
+    from app.services import catalog
+
+    return catalog.items_by_code(db.session, codes if isinstance(codes, list | tuple) else [])
+
+
 def has_role(*roles: str) -> bool:
     return bool(current_user.is_authenticated and current_user.roles & set(roles))
 
@@ -88,7 +96,7 @@ def has_role(*roles: str) -> bool:
 def init_app(app: Flask) -> None:
     app.jinja_env.globals.update(
         now_utc=clock.now, schema_for=schema_for, classification_label=classification_label,
-        catalog_items=catalog_items, has_role=has_role,
+        catalog_items=catalog_items, catalog_by_code=catalog_by_code, has_role=has_role,
         lang=lang, localized=localized, article_label=lambda a: article_label(a, lang()),
         role_label=lambda r: role_label(r, lang()), process_name=process_name, bilingual=process_name, when=when,
     )

@@ -109,3 +109,19 @@ def test_asset_route_serves_only_allowed_npm_files(client):
     for path in ("/assets/bpmn-js/package.json", "/assets/../package.json", "/assets/bpmn-js/dist/assets/../../package.json",
                  "/assets/%2e%2e/%2e%2e/etc/passwd"):
         assert client.get(path).status_code == 404, path
+
+
+def test_a_request_shows_each_catalogue_item_with_its_name_and_classification(client, api, login_as):
+    data = {"business_scenario": "企业服务地图。", "catalog_items": ["MKT-001", "MKT-003"],
+            "development_plan": "平台内加工。", "purpose": "public_welfare", "scope": "南山区园区招商服务。"}
+    iid = client.post("/api/v1/processes/data_authorization/instances", json={"data": data},
+                      headers=api("partner_a")).json["id"]
+    c = login_as("partner_a")
+    page = c.get(f"/instances/{iid}").get_data(as_text=True)
+    items = page[page.index('<ul class="catalog-items">'):]
+    items = items[:items.index("</ul>")]
+    assert "<code>MKT-001</code> 企业登记注册信息" in items and "无条件开放 · L1" in items
+    assert "<code>MKT-003</code> 企业行政处罚信息" in items and "有条件开放 · L2" in items
+    c.post("/locale", data={"locale": "en", "next": "/inbox", "csrf_token": csrf_token(c, "/inbox")})
+    page = c.get(f"/instances/{iid}").get_data(as_text=True)
+    assert "<code>MKT-003</code> Administrative penalties on enterprises" in page and "Conditionally open · L2" in page
