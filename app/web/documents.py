@@ -51,7 +51,7 @@ def _configure(state: BlueprintSetupState) -> None:
     documents.configure(state.app.config["GRANTFLOW"])
 
 
-@bp.context_processor
+@bp.app_context_processor
 def _helpers() -> dict[str, Any]:
     return {"reason_text": reason_text, "kind_title": kind_title, "kinds": DOCUMENT_KINDS}
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from app.extensions import db
 from app.models import Document, Grant, HumanTask, ProcessInstance
 from app.services import audit, documents, tasks
 from tests.helpers import org, user
@@ -59,3 +60,19 @@ def test_without_the_flag_no_case_is_started(runner, session):
     result = runner.invoke(args=["seed-demo"])
     assert result.exit_code == 0 and "demo cases" not in result.output
     assert not _instances(session)
+
+
+def test_a_case_page_lists_the_documents_of_the_case(runner, app, login_as):
+    # No app context stays open here: requests would share its `g`, and with it the signed-in user.
+    with app.app_context():
+        runner.invoke(args=["seed-demo", "--cases"])
+        decided, at_meeting, open_data, _onboarding = (i.id for i in _instances(db.session))
+        numbers = sorted(db.session.execute(select(Document.number).where(Document.instance_id == decided)).scalars())
+    for username in ("partner_a", "operator"):
+        page = login_as(username).get(f"/instances/{decided}").get_data(as_text=True)
+        section = page[page.index('id="documents-h"'):page.index("</section>", page.index('id="documents-h"'))]
+        assert sorted(n for n in numbers if n in section) == numbers, username
+        assert section.count("/download") == 3 and "现行有效" in section
+    page = login_as("partner_a").get(f"/instances/{open_data}").get_data(as_text=True)
+    assert 'id="documents-h"' not in page  # nothing issued yet: no empty section
+    assert login_as("partner_a").get(f"/instances/{at_meeting}").status_code == 404  # partner_b's case
