@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
+
+from app.services import demo_cases
 
 
 def application(**overrides: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "company_name": "深圳南山新锐数据科技有限公司",
-        "unified_social_credit_code": "91440300MA5G8XY12K",
-        "legal_representative": "孙立新",
-        "registered_address": "深圳市南山区粤海街道科技园科苑路15号",
-        "business_scope": "数据处理和存储支持服务；软件开发；信息技术咨询服务。",
-        "contact_name": "孙立新",
-        "contact_phone": "13800138000",
-        "contact_email": "sun@xinrui-data.example.cn",
-        "qualifications": ["data_security_policy", "mlps_level3_filing"],
-        "personnel": [
-            {"name": "李明", "position": "数据工程师", "responsibility": "数据加工"},
-            {"name": "王芳", "position": "安全负责人", "responsibility": "数据安全管理"},
-        ],
-    }
+    """The demo applicant's onboarding application (the one the demo cases file), changed by
+    ``overrides``."""
+    data: dict[str, Any] = copy.deepcopy(demo_cases.APPLICATION)
     data.update(overrides)
     return data
 
