@@ -92,8 +92,14 @@ def seed_demo(cases: bool) -> None:
     db.session.commit()
     click.echo("demo data: " + ", ".join(f"{k} +{v}" for k, v in created.items()))
     if cases:
-        started = demo_cases.seed_cases(db.session)
-        click.echo(f"demo cases: +{started}" if started else "demo cases: the database has cases already; none added")
+        if demo_cases.case_count(db.session):
+            click.echo("demo cases: the database has cases already; none added")
+            return
+        steps = 0
+        for _done in demo_cases.seed_steps(db.session):
+            db.session.commit()
+            steps += 1
+        click.echo(f"demo cases: +{demo_cases.case_count(db.session)} ({steps} steps, each its own transaction)")
 
 
 @click.command("serve")

@@ -10,11 +10,13 @@ Driven through the service layer exactly as the users would, one transaction per
 * partner_a's request for unconditionally open data, waiting for the operator's review;
 * the applicant's onboarding application, waiting for the qualification review.
 
-Seeded once, into a database without cases (``flask seed-demo --cases``).
+Seeded once, into a database without cases (``flask seed-demo --cases``), which commits each
+step.
 """
 
 from __future__ import annotations
 
+from collections.abc import Generator, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -66,45 +68,48 @@ SIGNERS = {"authority": "authority", "finance": "finance", "cyberspace": "cybers
 EARLY_SIGNERS = ("authority", "finance", "cyberspace")  # of the request still at the joint meeting
 
 
-def seed_cases(session: Session) -> int:
-    """Start and advance the demo cases; commits after each step. Returns how many cases were
-    started: none when the database already has cases."""
-    if session.execute(select(func.count(ProcessInstance.id))).scalar_one():
-        return 0
-    decided = _start(session, "partner_a", "data_authorization", REQUEST_DECIDED)
-    _through_joint_meeting(session, decided, SIGNERS)
+def case_count(session: Session) -> int:
+    """How many cases the database has (the demo cases go only into one without)."""
+    return int(session.execute(select(func.count(ProcessInstance.id))).scalar_one())
+
+
+def seed_steps(session: Session) -> Iterator[str]:
+    """Start and advance the demo cases, one step at a time: after each step it yields what
+    it did, and the caller commits it (one transaction per step, as the users' own)."""
+    decided = yield from _start(session, "partner_a", "data_authorization", REQUEST_DECIDED)
+    yield from _through_joint_meeting(session, decided, SIGNERS)
     today = clock.now().date()
-    _complete(session, "authority", decided, "evaluation_opinion", {
+    yield from _complete(session, "authority", decided, "evaluation_opinion", {
         "opinion": "经联席会议评估，同意授权。", "conditions": "仅在运营平台内使用，评分结果脱敏后输出。",
         "valid_scope": "企业行政处罚信息与社保汇总统计用于信用评分模型。"})
-    _complete(session, "operator", decided, "sign_service_agreement", {
+    yield from _complete(session, "operator", decided, "sign_service_agreement", {
         "agreement_no": f"NS-FW-{today.year}-DEMO1", "signed_on": today.isoformat(), "valid_from": today.isoformat(),
         "valid_until": (today + timedelta(days=730)).isoformat(),
         "service_scope": "企业行政处罚信息、社保汇总统计的加工使用", "fee_terms": "按数据服务调用量计费。"})
-    pending = _start(session, "partner_b", "data_authorization", REQUEST_AT_JOINT_MEETING)
-    _through_joint_meeting(session, pending, {u: SIGNERS[u] for u in EARLY_SIGNERS})
-    _start(session, "partner_a", "data_authorization", REQUEST_OPEN_DATA)
-    _start(session, "applicant", "partner_onboarding", APPLICATION)
-    return 4
+    pending = yield from _start(session, "partner_b", "data_authorization", REQUEST_AT_JOINT_MEETING)
+    yield from _through_joint_meeting(session, pending, {u: SIGNERS[u] for u in EARLY_SIGNERS})
+    yield from _start(session, "partner_a", "data_authorization", REQUEST_OPEN_DATA)
+    yield from _start(session, "applicant", "partner_onboarding", APPLICATION)
 
 
-def _through_joint_meeting(session: Session, instance_id: int, signers: dict[str, str]) -> None:
-    _complete(session, "operator", instance_id, "assign_compliance_reviewer",
-              {"reviewer": "operator", "comment": "由运营单位合规团队审查。"})
-    _complete(session, "operator", instance_id, "compliance_review", {
+def _through_joint_meeting(session: Session, instance_id: int, signers: dict[str, str]) -> Iterator[str]:
+    yield from _complete(session, "operator", instance_id, "assign_compliance_reviewer",
+                         {"reviewer": "operator", "comment": "由运营单位合规团队审查。"})
+    yield from _complete(session, "operator", instance_id, "compliance_review", {
         "findings": "业务场景合法，数据需求符合最小必要原则，平台内加工、结果脱敏输出的安全措施完备。",
         "risk_level": "low", "conclusion": "compliant", "recommendations": "按季度报送数据使用情况。"})
     for username in signers:
-        _complete(session, username, instance_id, "joint_signoff", {"decision": "approve", "comment": "同意。"})
+        yield from _complete(session, username, instance_id, "joint_signoff", {"decision": "approve", "comment": "同意。"})
 
 
-def _start(session: Session, username: str, process_key: str, data: dict[str, Any]) -> int:
+def _start(session: Session, username: str, process_key: str, data: dict[str, Any]) -> Generator[str, None, int]:
     instance = processes.start(session, _user(session, username), process_key, dict(data))
-    session.commit()
+    yield f"{username} started {instance.business_key}"
     return instance.id
 
 
-def _complete(session: Session, username: str, instance_id: int, element: str, data: dict[str, Any]) -> None:
+def _complete(session: Session, username: str, instance_id: int, element: str,
+              data: dict[str, Any]) -> Iterator[str]:
     """Complete the open task ``element`` of the instance that ``username`` may do (for a
     sign-off: the one of the unit the user signs for)."""
     user = _user(session, username)
@@ -112,7 +117,7 @@ def _complete(session: Session, username: str, instance_id: int, element: str, d
             HumanTask.instance_id == instance_id, HumanTask.spec_id == element, HumanTask.status == "open")).scalars():
         if element != "joint_signoff" or (task.candidate_org and task.candidate_org.code == SIGNERS[username]):
             tasks.complete(session, user, task.id, data)
-            session.commit()
+            yield f"{username} completed {element} of case {instance_id}"
             return
     raise LookupError(f"no open {element} for {username} in case {instance_id}")
 
