@@ -172,8 +172,8 @@ def openapi() -> Any:
 @bp.post("/auth/token")
 def token() -> Any:
     body = json_object({"type": "object", "additionalProperties": False, "required": ["username", "password"],
-                  "properties": {"username": {"type": "string", "maxLength": 64},
-                                 "password": {"type": "string", "maxLength": 256}}})
+                        "properties": {"username": {"type": "string", "maxLength": 64},
+                                       "password": {"type": "string", "maxLength": 256}}})
     settings = current_app.config["GRANTFLOW"]
     try:
         user = accounts.authenticate(db.session, body["username"], body["password"],
@@ -218,7 +218,7 @@ def process_list() -> Any:
 @token_required
 def start_instance(key: str) -> Any:
     body = json_object({"type": "object", "additionalProperties": False,
-                  "properties": {"data": {"type": "object"}}})
+                        "properties": {"data": {"type": "object"}}})
     instance = processes.start(db.session, me_user(), key, body.get("data", {}))
     answer = instance_json(instance)  # read in the starting transaction, then committed
     db.session.commit()
@@ -291,7 +291,7 @@ def task_unclaim(task_id: str) -> Any:
 @token_required
 def task_complete(task_id: str) -> Any:
     body = json_object({"type": "object", "additionalProperties": False, "required": ["data"],
-                  "properties": {"data": {"type": "object"}}})
+                        "properties": {"data": {"type": "object"}}})
     task = tasks.complete(db.session, me_user(), task_id, body["data"])
     # The answer is read inside the completing transaction (what it commits, without a second
     # transaction after it), then committed.
