@@ -14,7 +14,15 @@ from sqlalchemy.orm.exc import StaleDataError
 from app.errors import EngineError, GrantFlowError, ValidationError
 from app.extensions import db
 from app.models import User
-from app.services import comments, definitions, form_versions, processes, saved_filters, tasks
+from app.services import (
+    comments,
+    definitions,
+    documents,
+    form_versions,
+    processes,
+    saved_filters,
+    tasks,
+)
 from app.web.auth import current
 from app.web.formdata import describe, parse
 from app.web.i18n import lang
@@ -88,7 +96,13 @@ def _render_task(task_id: str, values: dict[str, Any] | None = None, errors: dic
                            errors=errors or {}, history=history, user=user,
                            colleagues=tasks.colleagues(db.session, user, row) if row.status == "open" else [],
                            comments=comments.for_instance(db.session, user, row.instance_id),
+                           case_documents=case_documents(user, row.instance_id),
                            comment=comment, comment_errors=comment_errors or {}), status
+
+
+def case_documents(user: Any, instance_id: int) -> documents.DocumentPage:
+    """The documents issued in a case that ``user`` may see (on the case and task pages)."""
+    return documents.list_documents(db.session, user, documents.DocumentFilters(instance_id=instance_id), per_page=100)
 
 
 @bp.post("/tasks/<task_id>")

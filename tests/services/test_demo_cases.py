@@ -72,7 +72,27 @@ def test_a_case_page_lists_the_documents_of_the_case(runner, app, login_as):
         page = login_as(username).get(f"/instances/{decided}").get_data(as_text=True)
         section = page[page.index('id="documents-h"'):page.index("</section>", page.index('id="documents-h"'))]
         assert sorted(n for n in numbers if n in section) == numbers, username
-        assert section.count("/download") == 3 and "现行有效" in section
+        assert section.count("/download") == 3 and "现行有效" in section and "本事项文书" in page
     page = login_as("partner_a").get(f"/instances/{open_data}").get_data(as_text=True)
     assert 'id="documents-h"' not in page  # nothing issued yet: no empty section
     assert login_as("partner_a").get(f"/instances/{at_meeting}").status_code == 404  # partner_b's case
+
+
+def test_a_joint_meeting_unit_reads_the_compliance_report_of_the_request_it_reviews(runner, app, login_as):
+    with app.app_context():
+        runner.invoke(args=["seed-demo", "--cases"])
+        at_meeting = _instances(db.session)[1]
+        report = db.session.execute(select(Document).where(
+            Document.instance_id == at_meeting.id, Document.kind == "compliance_report")).scalar_one()
+        task_id = db.session.execute(select(HumanTask.id).where(
+            HumanTask.instance_id == at_meeting.id, HumanTask.spec_id == "joint_signoff", HumanTask.status == "open",
+            HumanTask.candidate_org_id == org(db.session, "public_security").id)).scalar_one()
+        report_id, number = report.id, report.number
+    unit = login_as("public_security")
+    page = unit.get(f"/tasks/{task_id}").get_data(as_text=True)
+    assert "本事项文书" in page and number in page  # linked from the task it has to decide
+    pdf = unit.get(f"/documents/{report_id}/download")
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
+    # a unit with no part in the case, and another partner, still do not see it
+    for outsider in ("dept_transport", "partner_a"):
+        assert login_as(outsider).get(f"/documents/{report_id}/download").status_code == 404, outsider

@@ -24,9 +24,6 @@ from app.services.documents.store import content_key
 
 # Roles that see every document: the document officer's desk, oversight.
 ALL_DOCUMENTS_ROLES = frozenset({"document_officer", "authority", "admin"})
-# Roles that also see the documents of every instance they may see (not only their own
-# organisation's).
-INSTANCE_ROLES = frozenset({"operator"})
 PREVIEW_VARIANT = "page1.png"
 
 
@@ -53,16 +50,14 @@ def visible_clause(user: User) -> ColumnElement[bool]:
     """SQL condition: the user may see the document.
 
     Document officers, the authority and admins see all; everyone sees the documents of
-    their own organisation (or one they act for); operators also see those of the instances
-    they may see (they run the processes).
+    their own organisation (or one they act for) and those of the cases they may see: the
+    operator those of the processes it runs, a joint-meeting unit the compliance report of
+    the request it reviews.
     """
     if user.roles & ALL_DOCUMENTS_ROLES:
         return true()
-    own = Document.org_id.in_(sorted(user.acting_org_ids))
-    if user.roles & INSTANCE_ROLES:
-        instances = select(ProcessInstance.id).where(instance_visible_clause(user))
-        return or_(own, Document.instance_id.in_(instances))
-    return own
+    cases = select(ProcessInstance.id).where(instance_visible_clause(user))
+    return or_(Document.org_id.in_(sorted(user.acting_org_ids)), Document.instance_id.in_(cases))
 
 
 def _filtered(user: User, f: DocumentFilters) -> Select[Any]:
