@@ -49,3 +49,20 @@ def test_step_titles_follow_the_language(client, api, login_as):
     assert "Review the data request" in english and "授权申请审核" not in english
     page = c.get(f"/tasks/{task['id']}").get_data(as_text=True)
     assert "<h1>Review the data request</h1>" in page
+
+
+def test_organisation_and_catalogue_names_follow_the_language(client, api, login_as):
+    request = {"business_scenario": "住房租赁市场监测。", "catalog_items": ["HSG-001"], "purpose": "public_governance",
+               "development_plan": "平台内按月汇总。", "scope": "仅用于住房保障规划研究。"}
+    instance_id = client.post("/api/v1/processes/data_authorization/instances", json={"data": request},
+                              headers=api("partner_b")).json["id"]
+    c = login_as("partner_b")
+    chinese = c.get(f"/instances/{instance_id}").get_data(as_text=True)
+    assert "深圳湾区数联信息技术有限公司" in chinese and "商品房网签交易汇总" in chinese
+    c.post("/locale", data={"locale": "en", "next": "/inbox", "csrf_token": csrf_token(c, "/inbox")})
+    english = c.get(f"/instances/{instance_id}").get_data(as_text=True)
+    header = english[english.index('<span class="who">'):english.index("</span>", english.index('<span class="who">'))]
+    assert "Shenzhen Bay Area Shulian IT Co., Ltd." in header and "深圳湾区数联" not in header
+    assert "Real-estate transaction aggregates" in english and "商品房网签交易汇总" not in english
+    picker = c.get("/processes/data_authorization/start").get_data(as_text=True)
+    assert "<strong>Nanshan Housing and Construction Bureau</strong>" in picker and "南山区住房和建设局" not in picker
