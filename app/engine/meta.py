@@ -52,6 +52,7 @@ def task_meta(task_spec: Any) -> TaskMeta:
         due=props.get("due") or None,
         lane=getattr(task_spec, "lane", None),
         documentation=getattr(task_spec, "documentation", None),
+        documentation_en=props.get("documentationEn") or None,
         role_expression=props.get("roleExpression") or None,
         org_expression=props.get("orgExpression") or None,
         bulk_approvable=props.get("bulkApprovable", "").strip().lower() == "true",

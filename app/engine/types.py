@@ -18,8 +18,9 @@ class TaskMeta:
     Properties (``spiffworkflow:property``) on a ``bpmn:userTask``:
     ``role`` (required), ``formKey`` (required), ``articles`` (comma separated, e.g.
     ``"Art. 18, Art. 20"``), ``due`` (ISO 8601 duration, e.g. ``P5D``), ``titleEn`` (the English
-    title; ``title`` is then "中文 / English"), ``bulkApprovable``
-    (``"true"``), ``roleExpression`` / ``orgExpression`` (restricted expressions evaluated per
+    title; ``title`` is then "中文 / English"), ``documentationEn`` (the English of the task's
+    BPMN documentation, the guidance its page shows), ``bulkApprovable`` (``"true"``),
+    ``roleExpression`` / ``orgExpression`` (restricted expressions evaluated per
     ready task, e.g. in a multi-instance sign-off).
     """
 
@@ -31,6 +32,7 @@ class TaskMeta:
     due: str | None = None
     lane: str | None = None
     documentation: str | None = None
+    documentation_en: str | None = None
     role_expression: str | None = None
     org_expression: str | None = None
     bulk_approvable: bool = False

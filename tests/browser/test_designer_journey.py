@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import ProcessInstance
-from app.services import processes
+from app.services import definitions, processes
 from tests import factories
 from tests.helpers import user
 
@@ -72,6 +72,12 @@ def test_edit_validate_deploy_diff_and_migrate(new_page, live_server, app):
     page.fill(f"{panel} input[name=due]", "P7D")
     page.press(f"{panel} input[name=due]", "Tab")
     assert page.get_attribute("#designer", "data-dirty") == "true"
+    # its guidance and English texts, folded away while both English texts are there
+    assert page.input_value(f"{panel} input[name=titleEn]") == "Review the qualifications"
+    assert page.input_value(f"{panel} textarea[name=documentation]").startswith("授权运营单位按照有关规定")
+    page.click(f"{panel} details.texts summary")
+    page.fill(f"{panel} textarea[name=documentationEn]", "Check the licence, the security policy and the MLPS filing.")
+    page.press(f"{panel} textarea[name=documentationEn]", "Tab")
     assert page.evaluate("""() => { const e = new Event('beforeunload', {cancelable: true});
         window.dispatchEvent(e); return e.defaultPrevented; }""")
 
@@ -96,6 +102,11 @@ def test_edit_validate_deploy_diff_and_migrate(new_page, live_server, app):
     page.click("#deploy-submit")
     page.wait_for_selector("#deploy-outcome[data-version='2'][data-created=true]")
     assert not page.evaluate("document.getElementById('designer').designer.state.dirty")
+    with app.app_context():
+        deployed = definitions.latest(db.session, "partner_onboarding")
+        step = deployed.meta["tasks"]["review_qualifications"]
+        assert (deployed.version, step["due"]) == (2, "P7D")
+        assert step["documentation_en"] == "Check the licence, the security policy and the MLPS filing."
     page.click("#deploy-cancel")
     # deploying the same diagram again makes no new version
     page.keyboard.press("Control+s")

@@ -66,3 +66,27 @@ def test_organisation_and_catalogue_names_follow_the_language(client, api, login
     assert "Real-estate transaction aggregates" in english and "商品房网签交易汇总" not in english
     picker = c.get("/processes/data_authorization/start").get_data(as_text=True)
     assert "<strong>Nanshan Housing and Construction Bureau</strong>" in picker and "南山区住房和建设局" not in picker
+
+
+def test_a_steps_guidance_follows_the_language(client, api, login_as):
+    """Each user task's BPMN documentation is its Chinese guidance, ``documentationEn`` its English."""
+    request = {"business_scenario": "企业服务地图。", "catalog_items": ["MKT-001"], "purpose": "public_welfare",
+               "development_plan": "平台内加工。", "scope": "南山区园区招商服务。"}
+    [task] = client.post("/api/v1/processes/data_authorization/instances", json={"data": request},
+                         headers=api("partner_a")).json["open_tasks"]
+    c = login_as("operator")
+    chinese = c.get(f"/tasks/{task['id']}").get_data(as_text=True)
+    assert "对无条件开放的公共数据授权申请，授权运营单位进行审核" in chinese
+    c.post("/locale", data={"locale": "en", "next": "/inbox", "csrf_token": csrf_token(c, "/inbox")})
+    english = c.get(f"/tasks/{task['id']}").get_data(as_text=True)
+    guidance = english[english.index('<p class="guidance">'):english.index("</p>", english.index('<p class="guidance">'))]
+    assert "For unconditionally open data the operator reviews the request" in guidance and "审核" not in guidance
+
+
+def test_every_user_task_has_english_guidance():
+    import re
+
+    for path in sorted((ROOT / "workflows").glob("*.bpmn")):
+        text = path.read_text()
+        for task_id, body in re.findall(r'<bpmn:userTask id="([^"]+)".*?>(.*?)</bpmn:userTask>', text, re.S):
+            assert "<bpmn:documentation>" in body and 'name="documentationEn"' in body, f"{path.name} {task_id}"

@@ -549,6 +549,23 @@
       return h("div", { class: "field" }, h("label", { for: id, text: t("due") }), input, presets, hint);
     }
 
+    // What the task page shows: the guidance (the element's documentation, Chinese) and the
+    // English title and guidance for readers who chose English.
+    function textsField(element, bo, props) {
+      const documentation = (bo.documentation || [])[0];
+      return h("details", { class: "advanced texts", open: !props.titleEn || !props.documentationEn },
+        h("summary", { text: t("texts") }),
+        textField("documentation", t("guidance"), documentation ? documentation.text : "", (v) => {
+          v = v.trim();
+          const docs = v ? [moddle().create("bpmn:Documentation", { text: v })] : [];
+          modeling().updateProperties(element, { documentation: docs });
+        }, { multiline: true, help: t("guidance_help") }),
+        textField("titleEn", t("title_en"), props.titleEn || "", (v) => writeProp(element, bo, "titleEn", v),
+          { help: t("title_en_help") }),
+        textField("documentationEn", t("guidance_en"), props.documentationEn || "",
+          (v) => writeProp(element, bo, "documentationEn", v), { multiline: true }));
+    }
+
     function otherProps(props, handled) {
       const rest = Object.entries(props).filter(([k]) => !handled.includes(k));
       if (!rest.length) return null;
@@ -606,6 +623,7 @@
         parts.push(selectField("formKey", t("form"), props.formKey || "", formOptions, (v) => writeProp(element, bo, "formKey", v)));
         parts.push(articlesField(element, bo, props));
         parts.push(dueField(element, bo, props.due || ""));
+        parts.push(textsField(element, bo, props));
         const advanced = h("details", { class: "advanced", open: !!(props.roleExpression || props.orgExpression) },
           h("summary", { text: t("advanced") }),
           textField("roleExpression", t("role_expression"), props.roleExpression || "",
@@ -613,7 +631,8 @@
           textField("orgExpression", t("org_expression"), props.orgExpression || "",
             (v) => writeProp(element, bo, "orgExpression", v), { help: t("org_expression_help") }));
         parts.push(advanced);
-        parts.push(otherProps(props, ["role", "formKey", "articles", "due", "roleExpression", "orgExpression"]));
+        parts.push(otherProps(props, ["role", "formKey", "articles", "due", "roleExpression", "orgExpression",
+          "titleEn", "documentationEn"]));
         return parts;
       }
       if (bo.$instanceOf("bpmn:StartEvent") && !(bo.$parent && bo.$parent.$instanceOf("bpmn:SubProcess"))) {
