@@ -26,7 +26,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.util.task import TaskState
 
 from app.engine import timebase
-from app.engine.meta import task_meta
+from app.engine.meta import bilingual, spec_properties, task_meta
 from app.engine.pruning import check_not_stuck, prune
 from app.engine.sandbox import RestrictedEnvironment, RestrictedScriptEngine
 from app.engine.serializer import dump_state, load_workflow, restore_specs, shared_specs
@@ -248,7 +248,8 @@ def _step_record(task: Any) -> StepRecord | None:
     kind = type(spec).__name__
     if spec.manual or not bpmn_id or kind in _HIDDEN_KINDS or not task.has_state(TaskState.COMPLETED):
         return None
-    return StepRecord(spec_id=bpmn_id, title=spec.bpmn_name or bpmn_id, kind=kind)
+    return StepRecord(spec_id=bpmn_id, title=bilingual(spec.bpmn_name or bpmn_id, spec_properties(spec).get("titleEn")),
+                      kind=kind)
 
 
 def _finish(workflow: BpmnWorkflow, spec_json: str, engine: RestrictedScriptEngine, steps: list[StepRecord]) -> RunResult:

@@ -6,7 +6,10 @@ from pathlib import Path
 
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
+from sqlalchemy import func, select
 
+from app.extensions import db
+from app.models import ProcessInstance
 from tests.conftest import csrf_token
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,3 +93,26 @@ def test_every_user_task_has_english_guidance():
         text = path.read_text()
         for task_id, body in re.findall(r'<bpmn:userTask id="([^"]+)".*?>(.*?)</bpmn:userTask>', text, re.S):
             assert "<bpmn:documentation>" in body and 'name="documentationEn"' in body, f"{path.name} {task_id}"
+
+
+def test_the_systems_steps_in_a_history_follow_the_language(runner, app, login_as):
+    """Service tasks carry ``titleEn`` too: "issued the compliance review report" reads in English."""
+    with app.app_context():
+        runner.invoke(args=["seed-demo", "--cases"])
+        decided = db.session.execute(select(func.min(ProcessInstance.id))).scalar_one()
+    c = login_as("partner_a")
+    chinese = c.get(f"/instances/{decided}").get_data(as_text=True)
+    assert "出具合规审查报告" in chinese and "Issue the compliance review report" not in chinese
+    c.post("/locale", data={"locale": "en", "next": "/inbox", "csrf_token": csrf_token(c, "/inbox")})
+    english = c.get(f"/instances/{decided}").get_data(as_text=True)
+    history = english[english.index('<ol class="history">'):]
+    assert "Issue the compliance review report" in history and "Grant the data" in history
+    assert "出具合规审查报告" not in history
+
+
+def test_every_service_task_has_an_english_title():
+    import re
+
+    for path in sorted((ROOT / "workflows").glob("*.bpmn")):
+        for task_id, body in re.findall(r'<bpmn:serviceTask id="([^"]+)".*?>(.*?)</bpmn:serviceTask>', path.read_text(), re.S):
+            assert 'name="titleEn"' in body, f"{path.name} {task_id}"
