@@ -165,8 +165,7 @@ def api_instance_documents(instance_id: int) -> Any:
     sees_all = bool(user.roles & documents.ALL_DOCUMENTS_ROLES)
     if not (sees_all and db.session.get(ProcessInstance, instance_id) is not None):
         processes.get_instance(db.session, user, instance_id)  # 404 unless the caller may see it
-    result = documents.list_documents(db.session, user, documents.DocumentFilters(instance_id=instance_id),
-                                      page=1, per_page=1000)
+    result = documents.instance_documents(db.session, user, instance_id)
     return {"items": [document_json(d, result.superseded_by.get(d.id)) for d in result.items],
             "total": result.total}
 

@@ -74,13 +74,13 @@ def classification_label(value: str) -> str:
     return labels.get(value, value)
 
 
-def org_name(org: Any) -> str:
-    """An organisation's (or catalogue item's) name in the page's language: the English name
+def local_name(thing: Any) -> str:
+    """An organisation's or catalogue item's name in the page's language: the English name
     where it has one, else the Chinese; "" for none."""
-    if org is None:
+    if thing is None:
         return ""
-    english = getattr(org, "name_en", None)
-    return str(english if english and lang().startswith("en") else org.name)
+    english = getattr(thing, "name_en", None)
+    return str(english if english and lang().startswith("en") else thing.name)
 
 
 def catalog_items() -> list[Any]:
@@ -105,7 +105,7 @@ def has_role(*roles: str) -> bool:
 def init_app(app: Flask) -> None:
     app.jinja_env.globals.update(
         now_utc=clock.now, schema_for=schema_for, classification_label=classification_label,
-        catalog_items=catalog_items, catalog_by_code=catalog_by_code, has_role=has_role, org_name=org_name,
+        catalog_items=catalog_items, catalog_by_code=catalog_by_code, has_role=has_role, local_name=local_name,
         lang=lang, localized=localized, article_label=lambda a: article_label(a, lang()),
         role_label=lambda r: role_label(r, lang()), process_name=process_name, bilingual=process_name, when=when,
     )

@@ -96,13 +96,8 @@ def _render_task(task_id: str, values: dict[str, Any] | None = None, errors: dic
                            errors=errors or {}, history=history, user=user,
                            colleagues=tasks.colleagues(db.session, user, row) if row.status == "open" else [],
                            comments=comments.for_instance(db.session, user, row.instance_id),
-                           case_documents=case_documents(user, row.instance_id),
+                           case_documents=documents.instance_documents(db.session, user, row.instance_id),
                            comment=comment, comment_errors=comment_errors or {}), status
-
-
-def case_documents(user: Any, instance_id: int) -> documents.DocumentPage:
-    """The documents issued in a case that ``user`` may see (on the case and task pages)."""
-    return documents.list_documents(db.session, user, documents.DocumentFilters(instance_id=instance_id), per_page=100)
 
 
 @bp.post("/tasks/<task_id>")

@@ -11,11 +11,10 @@ from flask_login import login_required
 from app.errors import ForbiddenError, ValidationError
 from app.extensions import db
 from app.models.workflow import INSTANCE_STATUSES
-from app.services import comments, coverage, definitions, form_versions, processes
+from app.services import comments, coverage, definitions, documents, form_versions, processes
 from app.web.auth import current
 from app.web.formdata import describe, parse
 from app.web.i18n import lang
-from app.web.inbox import case_documents
 
 bp = Blueprint("instances", __name__)
 PER_PAGE = 20
@@ -103,7 +102,7 @@ def _render_detail(instance_id: int, comment: str = "", comment_errors: dict[str
     return render_template("instance.html", instance=instance, open_tasks=open_tasks, history=history,
                            progress=processes.progress(instance, history, open_tasks),
                            comments=comments.for_instance(db.session, user, instance.id), comment=comment,
-                           case_documents=case_documents(user, instance.id),
+                           case_documents=documents.instance_documents(db.session, user, instance.id),
                            comment_errors=comment_errors or {}), status
 
 

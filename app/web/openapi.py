@@ -6,6 +6,7 @@ from functools import partial
 from typing import Any
 
 from app.models import DOCUMENT_KINDS
+from app.services import audit
 from app.web.openapi_collaboration import collaboration_paths, collaboration_schemas
 from app.web.openapi_forms import form_paths, form_schemas
 from app.web.openapi_notifications import notification_paths, notification_schemas
@@ -204,7 +205,7 @@ def _schemas() -> dict[str, Any]:
             "ok": {"type": "boolean", "description": "every entry holds"},
             "checked": {"type": "integer", "description": "entries that hold, from the first on"},
             "broken_seq": {"type": ["integer", "null"], "description": "the first entry that does not hold"},
-            "problem": {"type": ["string", "null"], "enum": ["missing", "link", "content", "truncated", None],
+            "problem": {"type": ["string", "null"], "enum": [*audit.PROBLEMS, None],
                         "description": "missing: the entry is gone; link: its link to the entry before it does not "
                                        "match; content: its content does not match its hash; truncated: the entries "
                                        "after it were removed"},

@@ -85,6 +85,15 @@ def list_documents(session: Session, user: User, filters: DocumentFilters | None
     return DocumentPage(rows, total, page, per_page, superseded_by(session, rows))
 
 
+# A case's documents are few (a version chain per kind): one page holds them all.
+CASE_DOCUMENTS_LIMIT = 1000
+
+
+def instance_documents(session: Session, user: User, instance_id: int) -> DocumentPage:
+    """The documents issued in one case that the user may see, newest first."""
+    return list_documents(session, user, DocumentFilters(instance_id=instance_id), per_page=CASE_DOCUMENTS_LIMIT)
+
+
 def get_document(session: Session, user: User, document_id: int) -> Document:
     """One document the user may see. Raises NotFoundError otherwise (existence not revealed)."""
     document = session.execute(
